@@ -1,0 +1,1 @@
+"""Output transports: one per console protocol, all behind :class:`OutputTransport`."""
