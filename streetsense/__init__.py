@@ -1,1 +1,3 @@
-"""StreetSense streetsense."""
+"""StreetSense command line, demo and doctor: the glue over ``edge`` and ``broker``."""
+
+__version__ = "0.1.0"

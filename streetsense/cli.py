@@ -1,0 +1,109 @@
+"""The ``streetsense`` command: one entry point, subcommands imported lazily.
+
+streetsense demo                            whole pipeline on bundled media
+streetsense edge run --config FILE          run an edge agent
+streetsense broker run --config FILE        run a broker adapter
+streetsense broker audit-verify --db FILE   verify the audit log's hash chain
+streetsense config check FILE               validate an agent or adapter config
+streetsense doctor --config FILE            check a box before and after deployment
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+
+def _edge_run(args: argparse.Namespace) -> int:
+    from edge.main import run_agent
+
+    return run_agent(Path(args.config))
+
+
+def _broker_run(args: argparse.Namespace) -> int:
+    from broker.main import run_adapter
+
+    return run_adapter(Path(args.config))
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from broker.audit import verify_command
+
+    return verify_command(args.db)
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    from streetsense.config_check import check_config_file
+
+    return check_config_file(Path(args.file))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from streetsense.demo import run_demo
+
+    return run_demo(duration=args.duration, quiet=args.quiet)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from streetsense.doctor import run_doctor
+
+    return run_doctor(Path(args.config))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and shell completion)."""
+    parser = argparse.ArgumentParser(prog="streetsense", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run the whole pipeline on bundled sample media")
+    demo.add_argument("--duration", type=float, default=45.0, help="seconds to run")
+    demo.add_argument("--quiet", action="store_true", help="no progress display")
+    demo.set_defaults(handler=_demo)
+
+    edge = commands.add_parser("edge", help="edge agent").add_subparsers(dest="sub", required=True)
+    edge_run = edge.add_parser("run", help="run an agent")
+    edge_run.add_argument("--config", required=True, help="agent YAML config")
+    edge_run.set_defaults(handler=_edge_run)
+
+    broker = commands.add_parser("broker", help="broker adapter").add_subparsers(
+        dest="sub", required=True
+    )
+    broker_run = broker.add_parser("run", help="run an adapter")
+    broker_run.add_argument("--config", required=True, help="adapter YAML config")
+    broker_run.set_defaults(handler=_broker_run)
+    verify = broker.add_parser("audit-verify", help="verify the audit log's hash chain")
+    verify.add_argument(
+        "--db", required=True, help="audit database (SQLite path or PostgreSQL DSN)"
+    )
+    verify.set_defaults(handler=_audit_verify)
+
+    config = commands.add_parser("config", help="configuration").add_subparsers(
+        dest="sub", required=True
+    )
+    check = config.add_parser("check", help="validate an agent or adapter config")
+    check.add_argument("file")
+    check.set_defaults(handler=_config_check)
+
+    doctor = commands.add_parser("doctor", help="check an edge box")
+    doctor.add_argument("--config", required=True, help="agent YAML config")
+    doctor.set_defaults(handler=_doctor)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, configure logging, run the chosen subcommand."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
