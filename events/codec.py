@@ -65,6 +65,9 @@ def _classify(
         envelope = _envelope_decoder.decode(data)
     except msgspec.ValidationError:
         return MalformedPayloadError(f"{kind.__name__} payload is not a JSON object")
+    except msgspec.DecodeError as malformed:
+        # The typed decoder stopped at the first invalid field before reaching bad JSON.
+        return MalformedPayloadError(f"{kind.__name__} payload is not valid JSON: {malformed}")
     version = envelope.schema_version
     if version != SCHEMA_VERSION:
         return UnsupportedVersionError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -61,6 +62,8 @@ class Mosquitto:
                     "log_dest stderr",
                     "log_type error",
                     "log_type warning",
+                    # started as root, mosquitto drops to user "mosquitto"; keep the test's user
+                    f"user {getpass.getuser()}",
                     self.extra_config,
                     "",
                 ]
@@ -75,7 +78,12 @@ class Mosquitto:
         self.process = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.config_path)], stdout=log, stderr=log
         )
-        wait_for_port(self.port)
+        log.close()
+        try:
+            wait_for_port(self.port)
+        except TimeoutError:
+            self.kill()
+            raise
 
     def kill(self) -> None:
         """Kill the broker abruptly (SIGKILL), as a crash or power cut would."""
