@@ -1,0 +1,1 @@
+"""Performance harness: every benchmark reports medians against ceilings measured in the same run."""
