@@ -1,0 +1,1 @@
+"""Console protocols: a pure codec and a thin async transport each."""
