@@ -1,0 +1,1 @@
+"""`streetsense doctor`: check an edge box before and after deployment."""
