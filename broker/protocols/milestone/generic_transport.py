@@ -1,0 +1,217 @@
+"""Deliver events as XProtect generic-event records over TCP or UDP.
+
+TCP: one connection per record (as Milestone's TriggerGenericEvent sample
+does): connect, send the record, read the echo, close. The echo decides:
+
+- statistics echo ``X,Y,Z,Name``: Y must count this record, Z > 0 means a
+  generic event matched (Z = 0 is a rejection when ``require_match``);
+- all-bytes echo: the bytes must come back unchanged;
+- no echo: a clean send and close is all the confirmation there is.
+
+UDP has no session: the datagram is sent on a connected socket and the
+transport listens ``udp_wait_s`` for an echo datagram or an ICMP "port
+unreachable" (reported by the kernel as ECONNREFUSED). Refused is a RETRY;
+silence is DELIVERED with the detail "unconfirmed": UDP cannot do better.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from zoneinfo import ZoneInfo
+
+from broker.metrics import PROTOCOL_MESSAGES, PROTOCOL_REJECTED
+from broker.outputs.base import DeliveryResult, Outcome, OutputHealth
+from broker.protocols.milestone.config import MilestoneGenericConfig
+from broker.protocols.milestone.errors import EchoFormatError, RecordTooLongError
+from broker.protocols.milestone.generic_codec import (
+    EchoMode,
+    GenericRecord,
+    encode_record,
+    fit,
+    parse_statistics,
+    plausible_length,
+    separator_chars,
+)
+from broker.protocols.milestone.health import HealthTracker
+from broker.protocols.milestone.template import (
+    SourceNames,
+    Template,
+    clean_text,
+    event_fields,
+)
+from events import Event
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL = "milestone_generic"
+_READ_CHUNK = 4096
+
+
+class MilestoneGenericTransport:
+    """An :class:`~broker.outputs.base.OutputTransport` for XProtect generic events."""
+
+    def __init__(self, config: MilestoneGenericConfig, name: str) -> None:
+        self.config = config
+        self._name = name
+        self._template = Template(config.template)
+        self._zone = ZoneInfo(config.timezone)
+        self._names = SourceNames(config.cameras, config.places)
+        self._health = HealthTracker(name)
+
+    @property
+    def name(self) -> str:
+        """The output's name from the adapter config."""
+        return self._name
+
+    async def start(self) -> None:
+        """Nothing to open: each delivery makes its own connection."""
+        logger.info(
+            "milestone generic output %s -> %s:%s/%s (%s, echo %s)",
+            self._name,
+            self.config.host,
+            self.config.resolved_port,
+            self.config.transport,
+            self.config.style.value,
+            self.config.resolved_echo.value,
+        )
+
+    async def close(self) -> None:
+        """Nothing held open between deliveries."""
+
+    def health(self) -> OutputHealth:
+        """Health as of the last attempt."""
+        return self._health.snapshot()
+
+    def render(self, event: Event) -> GenericRecord:
+        """The record for ``event`` (template rendered, sanitised, trimmed, encoded)."""
+        config = self.config
+        forbidden = separator_chars(config.resolved_separator, config.resolved_encoding)
+        fields = event_fields(event, self._zone, self._names)
+        text = self._template.render(fields, lambda value: clean_text(value, forbidden))
+        text = fit(text, config.max_chars, keep_tail=event.incident_id)
+        return encode_record(
+            text,
+            encoding=config.resolved_encoding,
+            separator=config.resolved_separator,
+            max_chars=config.max_chars,
+        )
+
+    async def deliver(self, event: Event) -> DeliveryResult:
+        """Send one record and judge the echo; never raises for peer problems."""
+        try:
+            record = self.render(event)
+        except RecordTooLongError as exc:
+            PROTOCOL_REJECTED.labels(PROTOCOL, "bad_record").inc()
+            return DeliveryResult(Outcome.REJECTED, str(exc))
+        try:
+            if self.config.transport == "udp":
+                result = await self._send_udp(record)
+            else:
+                result = await self._send_tcp(record)
+        except (OSError, TimeoutError) as exc:
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            self._health.down(detail)
+            return DeliveryResult(Outcome.RETRY, detail)
+        if result.outcome is Outcome.DELIVERED:
+            self._health.up(result.detail)
+        elif result.outcome is Outcome.RETRY:
+            self._health.down(result.detail)
+        else:
+            self._health.up("reachable")
+            self._health.note_error(result.detail)
+        return result
+
+    async def _send_tcp(self, record: GenericRecord) -> DeliveryResult:
+        config = self.config
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(config.host, config.resolved_port), config.timeout_s
+        )
+        try:
+            writer.write(record.payload)
+            await asyncio.wait_for(writer.drain(), config.timeout_s)
+            PROTOCOL_MESSAGES.labels(self._name, "out", "generic_event").inc()
+            echo = config.resolved_echo
+            if echo is EchoMode.NONE:
+                return DeliveryResult(Outcome.DELIVERED, "sent (no echo configured)")
+            if echo is EchoMode.BYTES:
+                data = await self._read_exactly(reader, len(record.payload))
+                return self._judge_bytes(record, data)
+            separator = config.resolved_separator
+            line = await asyncio.wait_for(reader.readuntil(separator), config.timeout_s)
+            return self._judge_statistics(record, line)
+        except asyncio.IncompleteReadError as exc:
+            PROTOCOL_REJECTED.labels(PROTOCOL, "echo_incomplete").inc()
+            return DeliveryResult(
+                Outcome.RETRY, f"connection closed after {len(exc.partial)} echo bytes"
+            )
+        except asyncio.LimitOverrunError:
+            PROTOCOL_REJECTED.labels(PROTOCOL, "echo_oversize").inc()
+            return DeliveryResult(Outcome.RETRY, "echo without separator")
+        finally:
+            writer.close()
+            try:
+                await asyncio.wait_for(writer.wait_closed(), config.timeout_s)
+            except (OSError, TimeoutError):
+                logger.debug("closing the generic-event connection failed", exc_info=True)
+
+    async def _read_exactly(self, reader: asyncio.StreamReader, size: int) -> bytes:
+        return await asyncio.wait_for(reader.readexactly(size), self.config.timeout_s)
+
+    def _judge_bytes(self, record: GenericRecord, data: bytes) -> DeliveryResult:
+        PROTOCOL_MESSAGES.labels(self._name, "in", "echo_bytes").inc()
+        if data != record.payload:
+            PROTOCOL_REJECTED.labels(PROTOCOL, "echo_mismatch").inc()
+            return DeliveryResult(Outcome.RETRY, "echo differs from the record sent")
+        return DeliveryResult(Outcome.DELIVERED, f"echoed {len(data)} bytes")
+
+    def _judge_statistics(self, record: GenericRecord, line: bytes) -> DeliveryResult:
+        PROTOCOL_MESSAGES.labels(self._name, "in", "echo_statistics").inc()
+        try:
+            stats = parse_statistics(line, self.config.resolved_encoding)
+        except EchoFormatError as exc:
+            PROTOCOL_REJECTED.labels(PROTOCOL, "echo_malformed").inc()
+            return DeliveryResult(Outcome.RETRY, f"unreadable echo: {exc}")
+        if not plausible_length(stats, record):
+            PROTOCOL_REJECTED.labels(PROTOCOL, "echo_length").inc()
+            return DeliveryResult(
+                Outcome.RETRY,
+                f"server counted {stats.characters} characters, sent {len(record.text)}",
+            )
+        if stats.matches == 0 and self.config.require_match:
+            PROTOCOL_REJECTED.labels(PROTOCOL, "no_match").inc()
+            return DeliveryResult(
+                Outcome.REJECTED,
+                f"request {stats.request_number}: no generic event matched {record.text!r}",
+            )
+        return DeliveryResult(
+            Outcome.DELIVERED,
+            f"request {stats.request_number}: {stats.matches} match(es) {stats.event_name}".strip(),
+        )
+
+    async def _send_udp(self, record: GenericRecord) -> DeliveryResult:
+        config = self.config
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(
+            config.host, config.resolved_port, type=socket.SOCK_DGRAM, proto=socket.IPPROTO_UDP
+        )
+        family, kind, proto, _canon, address = infos[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setblocking(False)
+            sock.connect(address)
+            await loop.sock_sendall(sock, record.payload)
+            PROTOCOL_MESSAGES.labels(self._name, "out", "generic_event").inc()
+            if config.udp_wait_s <= 0:
+                return DeliveryResult(Outcome.DELIVERED, "sent over UDP (unconfirmed)")
+            try:
+                data = await asyncio.wait_for(loop.sock_recv(sock, _READ_CHUNK), config.udp_wait_s)
+            except TimeoutError:
+                return DeliveryResult(Outcome.DELIVERED, "sent over UDP (unconfirmed)")
+            except ConnectionRefusedError:
+                return DeliveryResult(Outcome.RETRY, "UDP port unreachable (ICMP refused)")
+        if config.resolved_echo is EchoMode.BYTES:
+            return self._judge_bytes(record, data)
+        if config.resolved_echo is EchoMode.STATISTICS:
+            return self._judge_statistics(record, data)
+        return DeliveryResult(Outcome.DELIVERED, "sent over UDP")
