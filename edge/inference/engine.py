@@ -113,12 +113,7 @@ class InferenceEngine:
 
     def submit_frame(self, frame: PreparedFrame) -> bool:
         """Queue a camera's next prepared frame; False when it was dropped (counted)."""
-        if frame.tensor.shape != self._frame_shape or frame.tensor.dtype != np.float32:
-            raise ModelError(
-                f"camera {frame.camera}: frame tensor is {frame.tensor.dtype} "
-                f"{list(frame.tensor.shape)}, model {self.model.card.name} expects float32 "
-                f"{list(self._frame_shape)}"
-            )
+        self._check(frame)
         return self._put(frame)
 
     def submit_clip(self, clip: Clip) -> bool:
@@ -130,12 +125,16 @@ class InferenceEngine:
                 f"model {self.model.card.name} expects {size}"
             )
         for frame in clip.frames:
-            if frame.tensor.shape != self._frame_shape:
-                raise ModelError(
-                    f"camera {clip.camera}: clip frame tensor is {list(frame.tensor.shape)}, "
-                    f"expected {list(self._frame_shape)}"
-                )
+            self._check(frame)
         return self._put(clip)
+
+    def _check(self, frame: PreparedFrame) -> None:
+        if frame.tensor.shape != self._frame_shape or frame.tensor.dtype != np.float32:
+            raise ModelError(
+                f"camera {frame.camera}: frame tensor is {frame.tensor.dtype} "
+                f"{list(frame.tensor.shape)}, model {self.model.card.name} expects float32 "
+                f"{list(self._frame_shape)}"
+            )
 
     def _put(self, item: PreparedFrame | Clip) -> bool:
         if self._stopping.is_set():

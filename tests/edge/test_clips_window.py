@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 from edge.clips import ClipAssembler, ClipConfig, Windower, WindowSpec
@@ -132,3 +134,33 @@ def test_assembler_keeps_cameras_apart() -> None:
     ]
     assert clips[0].started_at == 1000.0
     assert clips[0].ended_at == 1000.25
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    size=st.integers(1, 6),
+    stride=st.integers(1, 4),
+    max_missing=st.integers(0, 3),
+    steps=st.lists(
+        st.one_of(
+            st.just(1.0),
+            st.floats(0.5, 1.4),  # jitter, not a gap
+            # n intervals, off the rounding boundaries: n - 1 frames missing
+            st.builds(lambda n, jitter: n + jitter, st.integers(2, 6), st.floats(-0.3, 0.3)),
+        ),
+        max_size=40,
+    ),
+)
+def test_window_invariants(size: int, stride: int, max_missing: int, steps: list[float]) -> None:
+    spec = WindowSpec(size=size, stride=stride, interval_s=0.125, max_missing=max_missing)
+    camera, windows = _run(spec, steps)
+    count = len(steps) + 1
+    due = max(0, (count - size) // stride + 1)
+    # every due window is either emitted or counted as skipped, never silently lost
+    assert len(windows) + _drops(camera, "gap_in_window") == due
+    missing = [0] + [max(1, round(step) - 1) if step > 1.5 else 0 for step in steps]
+    assert _drops(camera, "gap") == sum(missing)
+    for window in windows:
+        assert window == list(range(window[0], window[0] + size))
+        assert (window[-1] + 1 - size) % stride == 0
+        assert sum(missing[window[0] + 1 : window[-1] + 1]) <= max_missing
