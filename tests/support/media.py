@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +115,6 @@ class ClipFactory:
         return make_clip(self.directory, ClipSpec(seconds, width, height, 25, gop))
 
 
-@pytest.fixture(scope="session")
-def clips(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClipFactory]:
-    """A :class:`ClipFactory` whose clips live for the whole test session."""
-    yield ClipFactory(tmp_path_factory.getbasetemp() / "media")
+def session_clips(tmp_path_factory: pytest.TempPathFactory) -> ClipFactory:
+    """A :class:`ClipFactory` in the session's temp dir, shared by every test module."""
+    return ClipFactory(tmp_path_factory.getbasetemp() / "media")
