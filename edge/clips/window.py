@@ -5,8 +5,9 @@ are buffered. Gaps are judged by capture time, not by ``seq`` (a reader restarts
 ``seq`` when it reconnects): consecutive items more than ``gap_factor`` sample
 intervals apart mean ``round(dt / interval) - 1`` sampled frames are missing,
 counted as ``DROPS{stage="clip", reason="gap"}``. A window missing more than
-``max_missing`` frames inside it is not emitted (``reason="gap_in_window"``); an
-item older than the previous one is dropped (``reason="out_of_order"``).
+``max_missing`` frames inside it is not emitted (``reason="gap_in_window"``). An
+item captured before the previous one (a wall-clock step) restarts the window
+(``reason="out_of_order"``), so a clock set back does not stall analysis.
 """
 
 from __future__ import annotations
@@ -81,14 +82,16 @@ class Windower(Generic[ItemT]):
         if self._last_at is not None:
             elapsed = item.captured_at - self._last_at
             if elapsed < 0:
+                # a reader delivers in order, so this is a clock step: start afresh
                 DROPS.labels(camera=self.camera, stage="clip", reason="out_of_order").inc()
                 logger.warning(
-                    "camera %s: frame captured %.3f s before the previous one, dropped",
+                    "camera %s: capture time went back %.3f s, window restarted",
                     self.camera,
                     -elapsed,
                 )
-                return None
-            missing = self._missing(elapsed)
+                self.reset()
+            else:
+                missing = self._missing(elapsed)
         self._last_at = item.captured_at
         self._items.append(item)
         self._missing_before.append(missing)

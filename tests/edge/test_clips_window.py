@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
+from pydantic import ValidationError
 
 from edge.clips import ClipAssembler, ClipConfig, Windower, WindowSpec
 from edge.values import PreparedFrame
@@ -89,12 +90,13 @@ def test_gap_detection(
     assert _drops(camera, "gap_in_window") == skipped
 
 
-def test_out_of_order_frame_is_dropped_and_counted() -> None:
-    spec = WindowSpec(size=2, stride=1, interval_s=0.125)
-    camera, windows = _run(spec, [1.0, -0.5, 1.0])
-    # item 2 is older than item 1: dropped; item 3 follows item 1 by half an interval
-    assert windows == [[0, 1], [1, 3]]
+def test_clock_step_back_restarts_the_window() -> None:
+    spec = WindowSpec(size=3, stride=1, interval_s=0.125)
+    camera, windows = _run(spec, [1.0, 1.0, -3600.0, 1.0, 1.0, 1.0])
+    # item 3 was stamped an hour before item 2: the window restarts there
+    assert windows == [[0, 1, 2], [3, 4, 5], [4, 5, 6]]
     assert _drops(camera, "out_of_order") == 1
+    assert _drops(camera, "gap") == 0
 
 
 def test_reset_forgets_buffered_items() -> None:
@@ -164,3 +166,17 @@ def test_window_invariants(size: int, stride: int, max_missing: int, steps: list
         assert window == list(range(window[0], window[0] + size))
         assert (window[-1] + 1 - size) % stride == 0
         assert sum(missing[window[0] + 1 : window[-1] + 1]) <= max_missing
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"gap_factor": 1.0}, "greater than 1"),
+        ({"stride_frames": 0}, "greater than or equal to 1"),
+        ({"max_missing_frames": -1}, "greater than or equal to 0"),
+        ({"window": 8}, "Extra inputs"),
+    ],
+)
+def test_clip_config_rejects_bad_values(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        ClipConfig.model_validate(raw)
