@@ -158,16 +158,17 @@ class ApiConfig(_Model):
     enabled: bool = Field(default=True, description="Serve the API.")
     host: str = Field(default="127.0.0.1", description="Listen address.")
     port: int = Field(default=8081, ge=0, le=65535, description="Listen port (0 picks a free one).")
-    tokens: dict[str, str] = Field(
-        default={}, description="Bearer token -> operator name (use ${ENV} for each token)."
+    operators: dict[str, Annotated[str, Field(min_length=12)]] = Field(
+        default={},
+        description="Operator name -> bearer token (use ${ENV} for each token; 12+ chars).",
     )
     tokens_file: Path | None = Field(
-        default=None, description="File of 'token operator-name' lines, merged into tokens."
+        default=None, description="File of 'token operator-name' lines, merged in."
     )
 
     def operator_tokens(self) -> dict[str, str]:
-        """Tokens from the config and from ``tokens_file`` (read now, not at import)."""
-        found = dict(self.tokens)
+        """Bearer token -> operator name, from ``operators`` and ``tokens_file``."""
+        found = {token: name for name, token in self.operators.items()}
         if self.tokens_file is not None:
             for raw in self.tokens_file.read_text(encoding="utf-8").splitlines():
                 line = raw.strip()

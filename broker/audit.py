@@ -1,0 +1,217 @@
+"""Append-only, hash-chained audit log, and the command that verifies it.
+
+Each row holds ``seq, at, actor, channel, action, subject, details, prev_hash,
+hash`` where ``hash = SHA-256(canonical(row without hash))`` and
+``prev_hash`` is the previous row's hash (64 zeros for the first row). The
+canonical form is the JSON array of the fields in that order, UTF-8, no
+whitespace, with ``details`` as its stored canonical JSON text (sorted keys).
+Editing, deleting or reordering any row breaks the chain from that row on.
+
+Appends must run in an exclusive transaction
+(``database.transaction(exclusive=True)``) so concurrent writers, including
+other adapter instances on PostgreSQL, never fork the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from broker.errors import StorageError
+from broker.storage import Database, Row, Tx
+
+GENESIS = "0" * 64
+_COLUMNS = "seq, at, actor, channel, action, subject, details, prev_hash, hash"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One row of the audit log."""
+
+    seq: int
+    at: str  # RFC 3339 UTC with milliseconds
+    actor: str  # operator name, or "adapter" for the adapter's own records
+    channel: str  # api, dc09, tetra, mqtt, system, ...
+    action: str  # e.g. event.accepted, delivery.delivered, alert.dismiss
+    subject: str  # event id, incident id or output name
+    details: str  # canonical JSON object
+    prev_hash: str
+    hash: str
+
+    def details_dict(self) -> dict[str, Any]:
+        """``details`` parsed."""
+        parsed: dict[str, Any] = json.loads(self.details)
+        return parsed
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """The outcome of checking a chain."""
+
+    ok: bool
+    rows: int  # rows checked
+    broken_seq: int | None = None
+    reason: str = ""
+
+
+def canonical_details(details: dict[str, Any]) -> str:
+    """The stored JSON text of ``details``."""
+    return json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def row_hash(
+    *,
+    seq: int,
+    at: str,
+    actor: str,
+    channel: str,
+    action: str,
+    subject: str,
+    details: str,
+    prev_hash: str,
+) -> str:
+    """SHA-256 over the canonical encoding of a row (including ``prev_hash``)."""
+    encoded = json.dumps(
+        [seq, at, actor, channel, action, subject, details, prev_hash],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def _now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def append(
+    tx: Tx,
+    *,
+    actor: str,
+    channel: str,
+    action: str,
+    subject: str,
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one row; ``tx`` must be exclusive (see the module docstring)."""
+    last = tx.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+    seq, prev_hash = (int(last[0][0]) + 1, str(last[0][1])) if last else (1, GENESIS)
+    at = _now_text()
+    text = canonical_details(details or {})
+    digest = row_hash(
+        seq=seq, at=at, actor=actor, channel=channel, action=action, subject=subject,
+        details=text, prev_hash=prev_hash,
+    )  # fmt: skip
+    tx.execute(
+        f"INSERT INTO audit ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+        (seq, at, actor, channel, action, subject, text, prev_hash, digest),
+    )
+    return AuditEntry(seq, at, actor, channel, action, subject, text, prev_hash, digest)
+
+
+def _entry(row: Row) -> AuditEntry:
+    return AuditEntry(
+        int(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]), str(row[5]),
+        str(row[6]), str(row[7]), str(row[8]),
+    )  # fmt: skip
+
+
+def page(database: Database, *, after: int = 0, limit: int = 100) -> list[AuditEntry]:
+    """Rows with ``seq > after``, oldest first."""
+    with database.transaction() as tx:
+        rows = tx.query(
+            f"SELECT {_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
+            (after, limit),
+        )
+    return [_entry(row) for row in rows]
+
+
+def check_chain(entries: Iterator[AuditEntry]) -> VerifyResult:
+    """Verify sequence numbers, links and hashes of rows given in order."""
+    prev_hash, expected_seq, count = GENESIS, 1, 0
+    for entry in entries:
+        count += 1
+        if entry.seq != expected_seq:
+            return VerifyResult(False, count, entry.seq, f"expected seq {expected_seq}")
+        if entry.prev_hash != prev_hash:
+            return VerifyResult(False, count, entry.seq, "prev_hash does not match the row before")
+        digest = row_hash(
+            seq=entry.seq, at=entry.at, actor=entry.actor, channel=entry.channel,
+            action=entry.action, subject=entry.subject, details=entry.details,
+            prev_hash=entry.prev_hash,
+        )  # fmt: skip
+        if digest != entry.hash:
+            return VerifyResult(False, count, entry.seq, "hash does not match the row's content")
+        prev_hash, expected_seq = entry.hash, expected_seq + 1
+    return VerifyResult(True, count)
+
+
+def _iterate(database: Database, batch: int = 1000) -> Iterator[AuditEntry]:
+    after = 0
+    while True:
+        rows = page(database, after=after, limit=batch)
+        yield from rows
+        if len(rows) < batch:
+            return
+        after = rows[-1].seq
+
+
+def verify(database: Database) -> VerifyResult:
+    """Verify the whole chain in ``database``."""
+    return check_chain(_iterate(database))
+
+
+def _iterate_sqlite_readonly(path: Path, batch: int = 1000) -> Iterator[AuditEntry]:
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        after = 0
+        while True:
+            rows = connection.execute(
+                f"SELECT {_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
+                (after, batch),
+            ).fetchall()
+            yield from (_entry(row) for row in rows)
+            if len(rows) < batch:
+                return
+            after = int(rows[-1][0])
+    finally:
+        connection.close()
+
+
+def verify_command(db: str) -> int:
+    """``streetsense broker audit-verify --db DB``: 0 when the chain holds, 1 when broken.
+
+    ``db`` is a SQLite file (opened read-only) or a PostgreSQL DSN
+    (``postgresql://...``), optionally followed by ``#schema`` (default
+    ``streetsense``).
+    """
+    try:
+        if db.startswith(("postgresql://", "postgres://")) or "host=" in db:
+            from broker.storage.postgres import PostgresDatabase
+
+            dsn, _, schema = db.partition("#")
+            database = PostgresDatabase(dsn, schema or "streetsense")
+            try:
+                result = verify(database)
+            finally:
+                database.close()
+        else:
+            path = Path(db)
+            if not path.is_file():
+                print(f"audit-verify: no such database file: {db}", file=sys.stderr)
+                return 2
+            result = check_chain(_iterate_sqlite_readonly(path))
+    except (StorageError, sqlite3.Error) as exc:
+        print(f"audit-verify: cannot read the audit log: {exc}", file=sys.stderr)
+        return 2
+    if result.ok:
+        print(f"audit log OK: {result.rows} rows, chain intact")
+        return 0
+    print(f"audit log BROKEN at row seq={result.broken_seq}: {result.reason}")
+    return 1

@@ -1,0 +1,1 @@
+"""Durable per-output delivery queues and the workers that drain them."""

@@ -1,0 +1,88 @@
+"""Values and the interface of the durable per-output delivery queue."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from broker.storage import Tx
+
+
+class ItemState(enum.StrEnum):
+    """Where a queued delivery stands (delivered items are removed)."""
+
+    PENDING = "pending"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """One delivery of one event to one output."""
+
+    seq: int  # global insertion order; the order of delivery within an output
+    output: str
+    event_id: str
+    payload: str  # the event's wire JSON, as accepted
+    published_at: float  # when the agent published it (for latency)
+    enqueued_at: float
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    state: ItemState
+    dead_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """Depth and age of one output's queue."""
+
+    output: str
+    depth: int  # pending deliveries
+    oldest_enqueued_at: float | None  # of the oldest pending delivery
+    dead: int  # dead letters kept
+
+
+class DeliveryQueue(Protocol):
+    """A durable FIFO per output with retry bookkeeping and dead letters.
+
+    Writes take the caller's transaction so that a state change and its audit
+    row (and, on accept, dedupe and queueing for every output) commit together.
+    """
+
+    def enqueue(
+        self, tx: Tx, *, output: str, event_id: str, payload: str, published_at: float, now: float
+    ) -> None:
+        """Append a delivery at the tail of ``output``'s queue."""
+        ...
+
+    def head(self, output: str) -> QueueItem | None:
+        """The oldest pending delivery of ``output`` (due or not), or None."""
+        ...
+
+    def delivered(self, tx: Tx, item: QueueItem) -> None:
+        """Remove a delivered item."""
+        ...
+
+    def retry_later(self, tx: Tx, item: QueueItem, next_attempt_at: float, error: str) -> None:
+        """Count a failed attempt and schedule the next one."""
+        ...
+
+    def dead_letter(self, tx: Tx, item: QueueItem, error: str, now: float) -> None:
+        """Give up on an item; it is kept as a dead letter."""
+        ...
+
+    def stats(self, outputs: Sequence[str]) -> list[QueueStats]:
+        """Depth, oldest age and dead letters of each output."""
+        ...
+
+    def dead_letters(
+        self, output: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[QueueItem]:
+        """Dead letters, oldest first."""
+        ...
+
+    def requeue(self, tx: Tx, seqs: Sequence[int], now: float) -> list[QueueItem]:
+        """Put dead letters back in their place in the queue; returns those requeued."""
+        ...

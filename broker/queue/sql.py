@@ -1,0 +1,137 @@
+"""The delivery queue in SQL, shared by the SQLite and PostgreSQL backends.
+
+Items of one output are delivered strictly in ``seq`` order: the head blocks
+its output while it waits for a retry, it is never overtaken. Delivered items
+are deleted; dead letters stay until an operator requeues them.
+
+Only the instance that leads an output (:meth:`broker.storage.Database.try_lead`)
+reads its head. Row-level ``FOR UPDATE SKIP LOCKED`` alone would let a second
+instance skip a locked head and deliver the next item first, breaking order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from broker.queue.base import ItemState, QueueItem, QueueStats
+from broker.storage import Database, Row, Tx
+
+_COLUMNS = (
+    "seq, output, event_id, payload, published_at, enqueued_at, attempts, "
+    "next_attempt_at, last_error, state, dead_at"
+)
+
+
+def _item(row: Row) -> QueueItem:
+    return QueueItem(
+        seq=int(row[0]),
+        output=str(row[1]),
+        event_id=str(row[2]),
+        payload=str(row[3]),
+        published_at=float(row[4]),
+        enqueued_at=float(row[5]),
+        attempts=int(row[6]),
+        next_attempt_at=float(row[7]),
+        last_error=row[8],
+        state=ItemState(row[9]),
+        dead_at=None if row[10] is None else float(row[10]),
+    )
+
+
+class SqlDeliveryQueue:
+    """:class:`broker.queue.base.DeliveryQueue` over a :class:`broker.storage.Database`."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def enqueue(
+        self, tx: Tx, *, output: str, event_id: str, payload: str, published_at: float, now: float
+    ) -> None:
+        """Append a delivery at the tail of ``output``'s queue."""
+        tx.execute(
+            "INSERT INTO deliveries (output, event_id, payload, published_at, enqueued_at,"
+            " attempts, next_attempt_at, state) VALUES (?, ?, ?, ?, ?, 0, ?, 'pending')",
+            (output, event_id, payload, published_at, now, now),
+        )
+
+    def head(self, output: str) -> QueueItem | None:
+        """The oldest pending delivery of ``output``, or None."""
+        with self._db.transaction() as tx:
+            rows = tx.query(
+                f"SELECT {_COLUMNS} FROM deliveries WHERE output = ? AND state = 'pending'"  # noqa: S608
+                " ORDER BY seq LIMIT 1",
+                (output,),
+            )
+        return _item(rows[0]) if rows else None
+
+    def delivered(self, tx: Tx, item: QueueItem) -> None:
+        """Remove a delivered item."""
+        tx.execute("DELETE FROM deliveries WHERE seq = ?", (item.seq,))
+
+    def retry_later(self, tx: Tx, item: QueueItem, next_attempt_at: float, error: str) -> None:
+        """Count a failed attempt and schedule the next one."""
+        tx.execute(
+            "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?,"
+            " last_error = ? WHERE seq = ?",
+            (next_attempt_at, error[:1000], item.seq),
+        )
+
+    def dead_letter(self, tx: Tx, item: QueueItem, error: str, now: float) -> None:
+        """Give up on an item; it is kept as a dead letter."""
+        tx.execute(
+            "UPDATE deliveries SET attempts = attempts + 1, state = 'dead', dead_at = ?,"
+            " last_error = ? WHERE seq = ?",
+            (now, error[:1000], item.seq),
+        )
+
+    def stats(self, outputs: Sequence[str]) -> list[QueueStats]:
+        """Depth, oldest pending item and dead letters of each output."""
+        with self._db.transaction() as tx:
+            rows = tx.query(
+                "SELECT output, state, COUNT(*), MIN(enqueued_at) FROM deliveries"
+                " GROUP BY output, state"
+            )
+        found: dict[str, dict[str, tuple[int, float | None]]] = {}
+        for output, state, count, oldest in rows:
+            found.setdefault(str(output), {})[str(state)] = (
+                int(count),
+                None if oldest is None else float(oldest),
+            )
+        result = []
+        for output in outputs:
+            by_state = found.get(output, {})
+            depth, oldest = by_state.get(ItemState.PENDING.value, (0, None))
+            dead, _ = by_state.get(ItemState.DEAD.value, (0, None))
+            result.append(QueueStats(output, depth, oldest, dead))
+        return result
+
+    def dead_letters(
+        self, output: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[QueueItem]:
+        """Dead letters, oldest first."""
+        where = "state = 'dead'" + (" AND output = ?" if output is not None else "")
+        params: tuple[object, ...] = (output,) if output is not None else ()
+        with self._db.transaction() as tx:
+            rows = tx.query(
+                f"SELECT {_COLUMNS} FROM deliveries WHERE {where} ORDER BY seq LIMIT ? OFFSET ?",  # noqa: S608
+                (*params, limit, offset),
+            )
+        return [_item(row) for row in rows]
+
+    def requeue(self, tx: Tx, seqs: Sequence[int], now: float) -> list[QueueItem]:
+        """Put dead letters back in their original place; their attempts restart at zero."""
+        found = []
+        for seq in seqs:
+            rows = tx.query(
+                f"SELECT {_COLUMNS} FROM deliveries WHERE seq = ? AND state = 'dead'",  # noqa: S608
+                (seq,),
+            )
+            if not rows:
+                continue
+            tx.execute(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?,"
+                " dead_at = NULL WHERE seq = ?",
+                (now, seq),
+            )
+            found.append(_item(rows[0]))
+        return found

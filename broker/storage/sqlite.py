@@ -1,0 +1,81 @@
+"""SQLite backend (WAL): the default, one adapter instance per database file."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from broker.errors import StorageError
+from broker.storage.base import Dialect, Row
+from broker.storage.schema import statements
+
+
+class _SqliteTx:
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._connection.execute(sql, tuple(params)).rowcount
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(self._connection.execute(sql, tuple(params)).fetchall())
+
+
+class SqliteDatabase:
+    """A SQLite file in WAL mode; every transaction is ``BEGIN IMMEDIATE``."""
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, path: Path, synchronous: Literal["normal", "full"] = "full") -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._connection = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+            self._connection.execute("PRAGMA journal_mode=WAL")
+            self._connection.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            self._connection.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open SQLite database {path}: {exc}") from exc
+        self._lock = threading.RLock()
+        with self.transaction() as tx:
+            for statement in statements("sqlite"):
+                tx.execute(statement)
+
+    @contextmanager
+    def transaction(self, *, exclusive: bool = False) -> Iterator[_SqliteTx]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (every SQLite write transaction is exclusive)."""
+        with self._lock:
+            try:
+                self._connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot begin a transaction: {exc}") from exc
+            try:
+                yield _SqliteTx(self._connection)
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+            try:
+                self._connection.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StorageError(f"commit failed: {exc}") from exc
+
+    def try_lead(self, name: str) -> bool:
+        """Always true: a SQLite file serves one instance."""
+        return True
+
+    def leads(self, name: str) -> bool:
+        """Always true: a SQLite file serves one instance."""
+        return True
+
+    def close(self) -> None:
+        """Close the connection (a WAL checkpoint happens on the last close)."""
+        with self._lock:
+            self._connection.close()

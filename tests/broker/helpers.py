@@ -1,0 +1,121 @@
+"""Shared helpers of the adapter tests: events, a real HTTP receiver, polling."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import REGISTRY
+
+from events import Event, Phase, Severity, Source, SourceKind, new_id, utc_now
+
+
+def make_event(**overrides: Any) -> Event:
+    """A valid event; any field can be overridden."""
+    now = utc_now()
+    fields: dict[str, Any] = {
+        "event_id": new_id(),
+        "incident_id": new_id(),
+        "phase": Phase.START,
+        "site": "s1",
+        "agent": "a1",
+        "source": Source(kind=SourceKind.CAMERA, id="cam1"),
+        "category": "fight",
+        "severity": Severity.HIGH,
+        "confidence": 0.9,
+        "summary": "test",
+        "occurred_at": now,
+        "published_at": now,
+    }
+    fields.update(overrides)
+    return Event(**fields)
+
+
+def at(text: str) -> datetime:
+    """An aware UTC datetime from ISO text."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def sample(name: str, labels: dict[str, str] | None = None) -> float:
+    """Current value of a Prometheus sample (0 when absent)."""
+    return REGISTRY.get_sample_value(name, labels or {}) or 0.0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
+    """Poll ``condition`` until true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+
+
+async def eventually(condition: Callable[[], bool], limit_s: float = 30.0, what: str = "") -> None:
+    """Async poll of ``condition``; fail after ``limit_s`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while loop.time() < deadline:
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {limit_s}s waiting for {what or condition}")
+
+
+class Receiver:
+    """A real HTTP server recording webhook POSTs; stoppable and restartable on its port."""
+
+    def __init__(self, port: int, status: int = 200) -> None:
+        self.port = port
+        self.status = status
+        self.received: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def event_ids(self) -> list[str]:
+        with self._lock:
+            return [item["event_id"] for item in self.received]
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                if receiver.status < 300:
+                    with receiver._lock:
+                        receiver.received.append(json.loads(body))
+                        receiver.headers.append(dict(self.headers.items()))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, fmt: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
