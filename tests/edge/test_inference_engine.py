@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 from collections.abc import Iterator
@@ -9,11 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 from prometheus_client import REGISTRY
 
 from edge.clips import ClipConfig, Preprocessor
-from edge.inference import InferenceConfig, InferenceEngine, LoadedModel, ModelError, load_model
-from edge.values import Classification, Clip, Frame, PreparedFrame
+from edge.inference import (
+    InferenceConfig,
+    InferenceEngine,
+    LoadedModel,
+    ModelError,
+    OnnxRunner,
+    load_model,
+)
+from edge.values import Classification, Clip, Frame, PreparedFrame, Tensor
 from tests.support.tiny_model import PROJECTION, build_tiny_model, expected_motion
 
 INTERVAL = 0.125  # the tiny card samples at 8 fps
@@ -299,3 +308,39 @@ def test_wrong_tensors_are_refused_with_a_model_error(
     right = PreparedFrame("shape", 0, 1000.0, np.zeros((3, 32, 32), dtype=np.float32))
     with pytest.raises(ModelError, match="clip has 2 frames, model tiny-motion expects 4"):
         engine.submit_clip(Clip(camera="shape", frames=(right, right)))
+
+
+class _FailingOnce(OnnxRunner):
+    """The real frame model, except that its first run fails inside onnxruntime."""
+
+    def __init__(self, real: OnnxRunner) -> None:
+        super().__init__(
+            real.stage, real.session, real.input_name, real.output_name, real.fixed_batch
+        )
+        self.failed = False
+
+    def run(self, batch: Tensor) -> Tensor:
+        if not self.failed:
+            self.failed = True
+            raise ort_state.Fail("simulated provider failure")
+        return super().run(batch)
+
+
+def test_a_failing_run_is_counted_and_the_worker_carries_on(
+    card: Path, engines: list[InferenceEngine], caplog: pytest.LogCaptureFixture
+) -> None:
+    model = _model(card, max_batch=2, max_wait_ms=0)
+    assert model.frame_model is not None
+    flaky = dataclasses.replace(model, frame_model=_FailingOnce(model.frame_model))
+    camera = _camera("failing")
+    results = Results()
+    engine = _engine(engines, flaky, results)
+    for frame in _frames(camera, card, [0, 50, 100, 150, 200, 250, 200, 150]):
+        engine.submit_frame(frame)
+    engine.start()
+    engine.stop()
+    labels = {"camera": camera, "stage": "inference", "reason": "inference_error"}
+    assert _sample("streetsense_drops_total", labels) == 2  # the first batch of two
+    # windows over the six later frames are still classified
+    assert [r.clip_started_at for r in results.items] == [1000.25, 1000.375, 1000.5]
+    assert "inference failed on a batch of 2 items" in caplog.text
