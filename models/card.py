@@ -31,17 +31,19 @@ class InputSpec(_Strict):
     frames: int = Field(ge=1, le=64, description="Frames per clip (T).")
     height: int = Field(ge=16, le=1024, description="Frame height in pixels after resize.")
     width: int = Field(ge=16, le=1024, description="Frame width in pixels after resize.")
-    color: Literal["rgb", "bgr"] = Field("rgb", description="Channel order the model expects.")
+    color: Literal["rgb", "bgr"] = Field(
+        default="rgb", description="Channel order the model expects."
+    )
     sample_fps: float = Field(gt=0, le=60, description="Frame rate the clip frames are sampled at.")
     clip_stride_frames: int = Field(
-        1, ge=1, description="Sampled frames between the starts of consecutive windows."
+        default=1, ge=1, description="Sampled frames between the starts of consecutive windows."
     )
 
 
 class Normalization(_Strict):
     """``x = (pixel / scale - mean) / std`` per channel, in the model's channel order."""
 
-    scale: float = Field(255.0, gt=0)
+    scale: float = Field(default=255.0, gt=0)
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
 
