@@ -60,7 +60,7 @@ def _properties(packet_type: int) -> Properties:
     return Properties(packet_type)  # type: ignore[no-untyped-call]
 
 
-ActionHandler = Callable[[OperatorAction], None]
+ActionHandler = Callable[[OperatorAction], object]
 CommandHandler = Callable[[bytes], None]
 
 
@@ -150,7 +150,7 @@ class Publisher:
         client.max_inflight_messages_set(self._max_inflight + 8)  # + status messages
         client.will_set(self._status_topic, self._status(AgentState.OFFLINE), qos=1, retain=True)
         if broker.username is not None:
-            password = broker.password.get_secret_value() if broker.password else None
+            password = (broker.password.get_secret_value() if broker.password else None) or None
             client.username_pw_set(broker.username, password)
         if broker.tls is not None:
             tls = broker.tls
