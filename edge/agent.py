@@ -1,0 +1,353 @@
+"""The agent runtime: readers -> preprocessing -> inference -> fusion -> outbox.
+
+Threads: each camera reader decodes on its own threads and preprocesses the
+frames its sampler keeps right there (mask, resize, normalise: ~1 ms, releases
+the GIL), then hands them to the one inference worker (bounded queue, counted
+drops). Classifications and sensor readings go through a bounded fusion queue
+to one fusion thread, which writes the resulting events to the outbox (an
+fsync per event, kept off the inference thread). A supervisor thread retries a
+missing model, sweeps old snapshots and keeps gauges fresh.
+
+A missing model, a bad checksum or a dead camera never stops the agent: each is
+reported in :meth:`Agent.health` (readiness false while the model is missing),
+in the log and in metrics, and everything else keeps running.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from edge.api import ApiServer
+from edge.clips import InvalidFrameError, Preprocessor
+from edge.config import AgentConfig
+from edge.fusion import Fusion, SnapshotStore
+from edge.inference import InferenceEngine, LoadedModel, ModelError, load_model
+from edge.metrics import DROPS, QUEUE_DEPTH
+from edge.outbox import Outbox
+from edge.outbox.metrics import INBOUND_REJECTED
+from edge.sources import CameraHealth, CameraReader, build_reader
+from edge.values import Classification, Frame
+from events import Event, SensorReading, SourceKind
+
+logger = logging.getLogger(__name__)
+
+TICK_S = 1.0
+SWEEP_S = 60.0
+VERSION = "0.1.0"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentHealth:
+    """A snapshot of the agent's state for /healthz, /readyz and the demo."""
+
+    alive: bool
+    ready: bool
+    reasons: tuple[str, ...]  # why the agent is not ready (empty when ready)
+    model: str | None  # "name version (form, providers)" once loaded
+    model_error: str | None
+    broker_connected: bool
+    outbox_backlog: int
+    open_incidents: int
+    cameras: tuple[CameraHealth, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Pipeline:
+    """Everything that exists only once the model is loaded."""
+
+    model: LoadedModel
+    engine: InferenceEngine
+    preprocessors: dict[str, Preprocessor]
+
+
+class Agent:
+    """One edge agent, usable in-process: ``start()``, ``health()``, ``stop()``."""
+
+    def __init__(self, config: AgentConfig, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self._clock = clock
+        self._stop = threading.Event()
+        self._started = False
+        self._pipeline: _Pipeline | None = None
+        self._model_error: str | None = "not loaded yet"
+        self._latest_masked: dict[str, Frame] = {}
+        self._recent: deque[Event] = deque(maxlen=config.pipeline.recent_events)
+        self._recent_lock = threading.Lock()
+        self._fusion_queue: queue.Queue[Classification | SensorReading] = queue.Queue(
+            maxsize=config.pipeline.fusion_queue_size
+        )
+        self._fusion_depth = QUEUE_DEPTH.labels(queue="fusion")
+        self._snapshots = (
+            SnapshotStore(
+                config.snapshots.directory,
+                config.snapshots.retention_s,
+                clock,
+                config.snapshots.jpeg_quality,
+            )
+            if config.snapshots.enabled
+            else None
+        )
+        self.fusion = Fusion(
+            config.fusion,
+            site=config.site,
+            agent=config.agent,
+            clock=clock,
+            snapshots=self._take_snapshot if self._snapshots is not None else None,
+        )
+        self.outbox = Outbox(
+            config.outbox,
+            config.broker,
+            site=config.site,
+            agent=config.agent,
+            version=VERSION,
+            on_action=self.fusion.on_action,
+            on_command=self._on_command,
+            clock=clock,
+        )
+        self.readers: dict[str, CameraReader] = {
+            camera.name: build_reader(camera, self._on_frame) for camera in config.cameras
+        }
+        self._threads: list[threading.Thread] = []
+        self.api: ApiServer | None = None
+        self._services: list[tuple[str, Callable[[], None]]] = []  # name, stop
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start every stage; returns at once (the model loads in the background too)."""
+        if self._started:
+            raise RuntimeError("agent already started")
+        self._started = True
+        logger.info(
+            "agent %s/%s starting: %d camera(s)",
+            self.config.site,
+            self.config.agent,
+            len(self.readers),
+        )
+        self.outbox.start()
+        self._try_load_model()
+        for target, name in ((self._fusion_loop, "fusion"), (self._supervise, "supervisor")):
+            thread = threading.Thread(target=target, name=f"agent-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        for reader in self.readers.values():
+            reader.start()
+        if self.config.api.enabled:
+            self._start_api()
+
+    def _start_api(self) -> None:
+        from edge.api import create_app
+
+        api = ApiServer(create_app(self), self.config.api.host, self.config.api.port)
+        api.start()
+        self.api = api
+        self.add_service("api", api.stop)
+
+    def add_service(self, name: str, stop: Callable[[], None]) -> None:
+        """Register something started alongside the agent (API server, sensor intake)."""
+        self._services.append((name, stop))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop readers, drain inference and fusion, flush the outbox, stop services."""
+        if not self._started:
+            return
+        self._stop.set()
+        for name, stop in reversed(self._services):
+            try:
+                stop()
+            except Exception:
+                logger.exception("stopping %s failed", name)
+        for reader in self.readers.values():
+            reader.stop(timeout)
+        pipeline = self._pipeline
+        if pipeline is not None:
+            pipeline.engine.stop(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
+        self._drain_fusion()
+        self.outbox.stop(timeout)
+        self._started = False
+        logger.info("agent %s/%s stopped", self.config.site, self.config.agent)
+
+    # --- inputs --------------------------------------------------------------------------
+
+    def submit_reading(self, reading: SensorReading) -> bool:
+        """Hand a validated sensor reading to fusion; False when dropped (counted)."""
+        return self._enqueue(reading, reading.sensor)
+
+    def _on_frame(self, frame: Frame) -> None:
+        """Camera sink (reader thread): mask + preprocess once, then queue for inference."""
+        pipeline = self._pipeline
+        if pipeline is None:
+            DROPS.labels(camera=frame.camera, stage="preprocess", reason="model_unavailable").inc()
+            return
+        try:
+            processed = pipeline.preprocessors[frame.camera].process(frame)
+        except InvalidFrameError:
+            DROPS.labels(camera=frame.camera, stage="preprocess", reason="invalid_frame").inc()
+            logger.debug("camera %s: invalid frame %s", frame.camera, frame.seq, exc_info=True)
+            return
+        if self._snapshots is not None:
+            self._latest_masked[frame.camera] = processed.masked
+        pipeline.engine.submit_frame(processed.prepared)
+
+    def _on_result(self, result: Classification) -> None:
+        """Inference callback (inference thread): never block it."""
+        self._enqueue(result, result.camera)
+
+    def _enqueue(self, item: Classification | SensorReading, source: str) -> bool:
+        try:
+            self._fusion_queue.put_nowait(item)
+        except queue.Full:
+            DROPS.labels(camera=source, stage="fusion", reason="queue_full").inc()
+            return False
+        self._fusion_depth.set(self._fusion_queue.qsize())
+        return True
+
+    def _on_command(self, payload: bytes) -> None:
+        INBOUND_REJECTED.labels(topic="cmd", reason="unsupported_command").inc()
+        logger.warning("ignored a command (%d bytes): no commands are supported yet", len(payload))
+
+    # --- fusion thread ---------------------------------------------------------------------
+
+    def _fusion_loop(self) -> None:
+        next_tick = time.monotonic() + TICK_S
+        while not self._stop.is_set():
+            try:
+                item = self._fusion_queue.get(timeout=0.2)
+            except queue.Empty:
+                item = None
+            if item is not None:
+                self._fuse(item)
+                self._fusion_depth.set(self._fusion_queue.qsize())
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + TICK_S
+                self._publish(self.fusion.tick())
+
+    def _drain_fusion(self) -> None:
+        while True:
+            try:
+                item = self._fusion_queue.get_nowait()
+            except queue.Empty:
+                break
+            self._fuse(item)
+        self._fusion_depth.set(0)
+
+    def _fuse(self, item: Classification | SensorReading) -> None:
+        try:
+            if isinstance(item, Classification):
+                events = self.fusion.on_classification(item)
+            else:
+                events = self.fusion.on_reading(item)
+        except Exception:  # one bad item must not stop fusion
+            logger.exception("fusion failed on %s", type(item).__name__)
+            return
+        self._publish(events)
+
+    def _publish(self, events: Sequence[Event]) -> None:
+        for event in events:
+            captured = (
+                event.occurred_at.timestamp() if event.source.kind is SourceKind.CAMERA else None
+            )
+            self.outbox.submit(event, captured_at=captured)
+            with self._recent_lock:
+                self._recent.append(event)
+
+    def _take_snapshot(self, camera: str, incident_id: str) -> str | None:
+        frame = self._latest_masked.get(camera)
+        if frame is None or self._snapshots is None:
+            return None
+        return self._snapshots.save(camera, incident_id, frame.image)
+
+    # --- supervisor thread -----------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        next_model = time.monotonic() + self.config.pipeline.model_retry_s
+        next_sweep = time.monotonic()
+        while not self._stop.wait(TICK_S):
+            now = time.monotonic()
+            if self._pipeline is None and now >= next_model:
+                next_model = now + self.config.pipeline.model_retry_s
+                self._try_load_model()
+            if self._snapshots is not None and now >= next_sweep:
+                next_sweep = now + SWEEP_S
+                self._snapshots.sweep()
+
+    def _try_load_model(self) -> None:
+        try:
+            model = load_model(self.config.model)
+        except ModelError as exc:
+            self._model_unavailable(str(exc))
+            return
+        engine = InferenceEngine(model, self._on_result, clips=self.config.clips)
+        preprocessors = {
+            camera.name: Preprocessor.from_card(model.card, camera.privacy_masks)
+            for camera in self.config.cameras
+        }
+        self.fusion.set_alerts(model.card.alerts)
+        engine.start()
+        self._pipeline = _Pipeline(model, engine, preprocessors)
+        self._model_error = None
+        logger.info("model %s %s ready (%s)", model.card.name, model.card.version, model.form)
+
+    def _model_unavailable(self, error: str) -> None:
+        if error != self._model_error:
+            logger.error(
+                "model unavailable (retrying every %.0f s; cameras keep running): %s",
+                self.config.pipeline.model_retry_s,
+                error,
+            )
+        self._model_error = error
+
+    # --- views ------------------------------------------------------------------------------
+
+    def cameras(self) -> list[CameraHealth]:
+        """Health of every camera reader."""
+        return [reader.health() for reader in self.readers.values()]
+
+    def recent_events(self, limit: int = 50) -> list[Event]:
+        """The newest events raised, newest last."""
+        with self._recent_lock:
+            events = list(self._recent)
+        return events[-limit:] if limit > 0 else []
+
+    def health(self) -> AgentHealth:
+        """Liveness, readiness with reasons, and the state of every part."""
+        cameras = tuple(self.cameras())
+        pipeline = self._pipeline
+        reasons: list[str] = []
+        if pipeline is None:
+            reasons.append(f"model not loaded: {self._model_error}")
+        elif not pipeline.engine.running:
+            reasons.append("inference worker is not running")
+        reasons.extend(
+            f"camera {camera.name} down: {camera.last_error or 'no frames yet'}"
+            for camera in cameras
+            if not camera.connected
+        )
+        alive = self._started and all(thread.is_alive() for thread in self._threads)
+        if not alive:
+            reasons.append("agent threads are not running")
+        model = None
+        if pipeline is not None:
+            card = pipeline.model.card
+            model = (
+                f"{card.name} {card.version} ({pipeline.model.form}, {pipeline.model.providers[0]})"
+            )
+        return AgentHealth(
+            alive=alive,
+            ready=not reasons,
+            reasons=tuple(reasons),
+            model=model,
+            model_error=self._model_error,
+            broker_connected=self.outbox.connected,
+            outbox_backlog=self.outbox.backlog(),
+            open_incidents=self.fusion.open_incidents(),
+            cameras=cameras,
+        )
