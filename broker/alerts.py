@@ -247,7 +247,7 @@ def detail(database: Database, incident_id: str) -> AlertDetail:
         if alert is None:
             raise AlertNotFoundError(f"no alert {incident_id!r}")
         events = tx.query(
-            "SELECT payload FROM alert_events WHERE incident_id = ? ORDER BY received_at, event_id",
+            "SELECT payload FROM alert_events WHERE incident_id = ? ORDER BY id",
             (incident_id,),
         )
         history = tx.query(

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Callable
 from typing import Annotated, Any, Literal, Protocol
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Response
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,26 +80,30 @@ def _alert_json(alert: alerts.Alert) -> dict[str, Any]:
     }
 
 
-def _bearer(tokens: dict[str, str]) -> Callable[..., str]:
-    def operator(authorization: Annotated[str | None, Header()] = None) -> str:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-        found = None
-        for known, name in tokens.items():
-            if hmac.compare_digest(known.encode(), token.strip().encode()):
-                found = name
-        if found is None:
-            raise HTTPException(403, "unknown token")
-        return found
+def current_operator(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> str:
+    """The operator named by the request's bearer token (401 without, 403 unknown)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    tokens: dict[str, str] = request.app.state.operator_tokens
+    found = None
+    for known, name in tokens.items():
+        if hmac.compare_digest(known.encode(), token.strip().encode()):
+            found = name
+    if found is None:
+        raise HTTPException(403, "unknown token")
+    return found
 
-    return operator
+
+Operator = Annotated[str, Depends(current_operator)]
 
 
 def create_app(core: AdapterCore, status: Status, tokens: dict[str, str]) -> FastAPI:
     """Build the API app over a running adapter."""
     app = FastAPI(title="StreetSense adapter", version="1")
-    Operator = Annotated[str, Depends(_bearer(tokens))]  # noqa: N806 - a type alias
+    app.state.operator_tokens = dict(tokens)
     db = core.database
 
     @app.get("/healthz")

@@ -154,6 +154,7 @@ class AdapterCore:
         self, ref: str, action: ActionKind, operator: str, channel: str, note: str
     ) -> ActionOutcome:
         now = self._clock()
+        refusal: Exception | None = None
         with self.database.transaction(exclusive=True) as tx:
             try:
                 resolved = alerts.resolve(tx, ref)
@@ -161,45 +162,42 @@ class AdapterCore:
                     tx, resolved.alert, action, operator=operator, channel=channel, note=note,
                     now=now,
                 )  # fmt: skip
-            except (AlertNotFoundError, AmbiguousAlertError) as exc:
+            except (AlertNotFoundError, AmbiguousAlertError, AlertStateError) as exc:
+                refusal = exc
                 existing = alerts.get(tx, ref)
-                error: Exception = exc
                 if existing is not None and existing.state.closed:
-                    error = AlertStateError(f"alert {ref} is already {existing.state.value}")
-                self._audit_refusal(
-                    tx, ref, action, operator, channel=channel, note=note, error=error
+                    refusal = AlertStateError(f"alert {ref} is already {existing.state.value}")
+                # the refusal is audited (committed) before it is raised
+                self._audit_refusal(tx, ref, action, operator, channel=channel, note=note,
+                                    error=refusal)  # fmt: skip
+            else:
+                answer = OperatorAction(
+                    action_id=new_id(),
+                    event_id=resolved.event_id,
+                    incident_id=updated.incident_id,
+                    action=action,
+                    operator=operator[:256],
+                    channel=channel,
+                    note=note[:2048],
+                    at=utc_now(),
                 )
-                raise error from None
-            except AlertStateError as exc:
-                self._audit_refusal(
-                    tx, ref, action, operator, channel=channel, note=note, error=exc
+                audit.append(
+                    tx,
+                    actor=operator,
+                    channel=channel,
+                    action=f"alert.{action.value}",
+                    subject=updated.incident_id,
+                    details={
+                        "ref": ref,
+                        "action_id": answer.action_id,
+                        "event_id": answer.event_id,
+                        "from": resolved.alert.state.value,
+                        "to": updated.state.value,
+                        "note": note,
+                    },
                 )
-                raise
-            answer = OperatorAction(
-                action_id=new_id(),
-                event_id=resolved.event_id,
-                incident_id=updated.incident_id,
-                action=action,
-                operator=operator[:256],
-                channel=channel,
-                note=note[:2048],
-                at=utc_now(),
-            )
-            audit.append(
-                tx,
-                actor=operator,
-                channel=channel,
-                action=f"alert.{action.value}",
-                subject=updated.incident_id,
-                details={
-                    "ref": ref,
-                    "action_id": answer.action_id,
-                    "event_id": answer.event_id,
-                    "from": resolved.alert.state.value,
-                    "to": updated.state.value,
-                    "note": note,
-                },
-            )
+        if refusal is not None:
+            raise refusal
         return ActionOutcome(answer, updated)
 
     @staticmethod

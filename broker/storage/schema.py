@@ -56,7 +56,8 @@ def statements(dialect: Dialect) -> list[str]:
         )""",
         "CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state, updated_at)",
         f"""CREATE TABLE IF NOT EXISTS alert_events (
-            event_id TEXT PRIMARY KEY,
+            id {serial},
+            event_id TEXT NOT NULL UNIQUE,
             incident_id TEXT NOT NULL,
             received_at {real} NOT NULL,
             payload TEXT NOT NULL
