@@ -62,7 +62,7 @@ class Subscription:
 
     def accepts(self, notification: Notification) -> bool:
         """Whether the subscription's filter selects the notification's topic."""
-        return self.topic_filter is None or self.topic_filter.matches(notification.topic)
+        return self.topic_filter is None or self.topic_filter.accepts(notification)
 
 
 class SubscriptionManager:

@@ -10,7 +10,13 @@ from lxml import etree
 
 from broker.protocols.onvif import namespaces as ns
 from broker.protocols.onvif.errors import InvalidFilterError
-from broker.protocols.onvif.notification import VENDOR_BRANCH, Topic, topic_name
+from broker.protocols.onvif.notification import (
+    VENDOR_BRANCH,
+    Notification,
+    Topic,
+    build_message,
+    topic_name,
+)
 
 _TT = f"{{{ns.TT}}}"
 _WSNT = f"{{{ns.WSNT}}}"
@@ -72,24 +78,33 @@ class TopicPattern:
 
 @dataclass(frozen=True, slots=True)
 class TopicFilter:
-    """A subscription's topic filter: a topic passes when any alternative matches."""
+    """A subscription's filter: topic alternatives (none: all) and an optional ItemFilter."""
 
     alternatives: tuple[TopicPattern, ...]
+    content: etree.XPath | None = None  # ONVIF ItemFilter: XPath over the tt:Message
 
     def matches(self, topic: Topic) -> bool:
-        """Whether ``topic`` passes the filter."""
-        return any(pattern.matches(topic) for pattern in self.alternatives)
+        """Whether ``topic`` passes the topic part of the filter."""
+        return not self.alternatives or any(p.matches(topic) for p in self.alternatives)
+
+    def accepts(self, notification: Notification) -> bool:
+        """Whether the notification passes both the topic and the content filter."""
+        if not self.matches(notification.topic):
+            return False
+        if self.content is None:
+            return True
+        try:
+            result = self.content(build_message(notification))
+        except etree.XPathError:
+            return False
+        return bool(result)
 
 
 def parse_filter(filter_element: etree._Element | None) -> TopicFilter | None:
     """Parse a ``wsnt:Filter``; None means every topic. Unsupported filters are faults."""
     if filter_element is None:
         return None
-    if filter_element.find(f"{_WSNT}MessageContent") is not None:
-        raise InvalidFilterError(
-            "message content filters are not supported",
-            subcode="InvalidMessageContentExpressionFault",
-        )
+    content = _content_filter(filter_element.findall(f"{_WSNT}MessageContent"))
     alternatives: list[TopicPattern] = []
     for expression in filter_element.iterfind(f"{_WSNT}TopicExpression"):
         dialect = expression.get("Dialect", ns.DIALECT_CONCRETE_SET).strip()
@@ -102,9 +117,36 @@ def parse_filter(filter_element: etree._Element | None) -> TopicFilter | None:
         alternatives.extend(
             parse_expression(text, expression.nsmap, allow_set=dialect == ns.DIALECT_CONCRETE_SET)
         )
-    if not alternatives:
+    if not alternatives and content is None:
         return None
-    return TopicFilter(tuple(alternatives))
+    return TopicFilter(tuple(alternatives), content)
+
+
+def _content_filter(elements: list[etree._Element]) -> etree.XPath | None:
+    """Compile the ItemFilter (an XPath 1.0 boolean over the tt:Message), without extensions."""
+    if not elements:
+        return None
+    if len(elements) > 1:
+        raise InvalidFilterError(
+            "at most one MessageContent filter", subcode="InvalidMessageContentExpressionFault"
+        )
+    element = elements[0]
+    dialect = element.get("Dialect", ns.DIALECT_ITEM_FILTER).strip()
+    text = (element.text or "").strip()
+    if dialect != ns.DIALECT_ITEM_FILTER or not text or len(text) > _MAX_EXPRESSION:
+        raise InvalidFilterError(
+            "only non-empty ItemFilter message content expressions are supported",
+            subcode="InvalidMessageContentExpressionFault",
+        )
+    namespaces = {prefix: uri for prefix, uri in element.nsmap.items() if prefix}
+    namespaces.setdefault("tt", ns.TT)
+    try:
+        return etree.XPath(text, namespaces=namespaces, regexp=False, smart_strings=False)
+    except etree.XPathError as exc:
+        raise InvalidFilterError(
+            f"invalid message content expression: {exc}",
+            subcode="InvalidMessageContentExpressionFault",
+        ) from exc
 
 
 def parse_expression(

@@ -16,7 +16,7 @@ from broker.protocols.onvif.config import OnvifEventsConfig
 from broker.protocols.onvif.output import OnvifEventsOutput
 from broker.protocols.onvif.timeexpr import format_datetime
 from broker.protocols.onvif.wssecurity import password_digest
-from events import Event, Phase, Severity, Source, SourceKind, new_id, utc_now
+from events import ActionKind, Event, Phase, Severity, Source, SourceKind, new_id, utc_now
 
 USER = "operator"
 PASSWORD = "s3cret-pass"
@@ -111,3 +111,22 @@ def rejected(reason: str) -> float:
     return counter(
         "streetsense_adapter_protocol_rejected_total", {"protocol": "onvif", "reason": reason}
     )
+
+
+class Collector:
+    """An AdapterContext that records published events; may fail the first publishes."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.events: list[Event] = []
+        self.failures = failures
+
+    async def operator_action(
+        self, alert_ref: str, action: ActionKind, *, operator: str, channel: str, note: str = ""
+    ) -> bool:
+        return False
+
+    async def publish_event(self, event: Event) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("the adapter has no MQTT publisher yet")
+        self.events.append(event)

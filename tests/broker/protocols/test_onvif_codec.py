@@ -36,7 +36,7 @@ from broker.protocols.onvif.wssecurity import (
     parse_username_token,
     password_digest,
 )
-from events import Phase
+from events import Phase, Severity
 from tests.broker.protocols.onvif_support import envelope, make_event, security_header
 
 NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -194,13 +194,45 @@ def test_invalid_topic_filters(expression: str, dialect: str, subcode: str) -> N
     assert caught.value.code.subcodes == ((ns.WSNT, subcode),)
 
 
-def test_message_content_filters_are_refused() -> None:
-    element = etree.fromstring(
-        f'<wsnt:Filter xmlns:wsnt="{ns.WSNT}"><wsnt:MessageContent Dialect="{ns.DIALECT_ITEM_FILTER}">'
-        "boolean(//tt:SimpleItem)</wsnt:MessageContent></wsnt:Filter>"
+def _content(expression: str, dialect: str = ns.DIALECT_ITEM_FILTER) -> etree._Element:
+    return etree.fromstring(
+        f'<wsnt:Filter xmlns:wsnt="{ns.WSNT}" xmlns:tt="{ns.TT}">'
+        f'<wsnt:MessageContent Dialect="{dialect}">{expression}</wsnt:MessageContent></wsnt:Filter>'
     )
-    with pytest.raises(InvalidFilterError):
-        parse_filter(element)
+
+
+@pytest.mark.parametrize(
+    ("expression", "high_fight", "low_fight"),
+    [
+        ('boolean(//tt:SimpleItem[@Name="Severity" and @Value="high"])', True, False),
+        ('boolean(//tt:SimpleItem[@Name="VideoSourceToken" and @Value="cam-north"])', True, True),
+        ('not(boolean(//tt:SimpleItem[@Name="Severity" and @Value="high"]))', False, True),
+        (
+            "boolean(//tt:SimpleItem[@Name=&quot;Category&quot; and @Value=&quot;fall&quot;])",
+            False,
+            False,
+        ),
+    ],
+)
+def test_item_filters(expression: str, high_fight: bool, low_fight: bool) -> None:
+    topic_filter = parse_filter(_content(expression))
+    assert topic_filter is not None
+    assert topic_filter.accepts(from_event(make_event(severity=Severity.HIGH))) is high_fight
+    assert topic_filter.accepts(from_event(make_event(severity=Severity.LOW))) is low_fight
+
+
+@pytest.mark.parametrize(
+    ("expression", "dialect"),
+    [
+        ("boolean(//tt:SimpleItem[", ns.DIALECT_ITEM_FILTER),
+        ("true()", "urn:other"),
+        ("", ns.DIALECT_ITEM_FILTER),
+    ],
+)
+def test_invalid_item_filters(expression: str, dialect: str) -> None:
+    with pytest.raises(InvalidFilterError) as caught:
+        parse_filter(_content(expression, dialect))
+    assert caught.value.code.subcodes == ((ns.WSNT, "InvalidMessageContentExpressionFault"),)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from zeep.exceptions import Fault
 from broker.outputs.base import Outcome
 from broker.protocols.onvif import namespaces as ns
 from broker.protocols.onvif.output import OnvifEventsOutput
-from events import Phase
+from events import Phase, Severity
 from tests.broker.protocols.onvif_support import (
     PASSWORD,
     USER,
@@ -134,7 +134,11 @@ async def test_pull_point_receives_incident_phases_then_renews_and_unsubscribes(
         end = make_event(Phase.END, incident_id=start.incident_id, confidence=0.5)
         for event in (start, update, end):
             assert (await output.deliver(event)).outcome is Outcome.DELIVERED
+        gauge = {"output": "onvif-lifecycle"}
+        assert counter("streetsense_adapter_onvif_subscriptions", gauge) == 1
         messages = await pull_all(service, 3)
+        pulled = {"output": "onvif-lifecycle", "direction": "out", "kind": "notification_pulled"}
+        assert counter("streetsense_adapter_protocol_messages_total", pulled) == 3
         assert [m.Message._value_1.PropertyOperation for m in messages] == [
             "Initialized",
             "Changed",
@@ -164,6 +168,7 @@ async def test_pull_point_receives_incident_phases_then_renews_and_unsubscribes(
 
         await manager.shutdown()
         assert output.manager.active == 0
+        assert counter("streetsense_adapter_onvif_subscriptions", gauge) == 0
         with pytest.raises(Fault) as caught:
             await service.PullMessages({"MessageLimit": 1, "Timeout": dt.timedelta(seconds=1)})
         assert "ResourceUnknownFault" in subcodes(caught.value)
@@ -283,13 +288,15 @@ async def test_expired_subscription_is_removed_and_faults() -> None:
         assert "ResourceUnknownFault" in subcodes(caught.value)
 
 
-async def test_topic_filter_selects_categories() -> None:
+async def test_topic_and_item_filters_select_messages() -> None:
     async with running_output("onvif-filter") as output:
         url = f"http://127.0.0.1:{output.port}/onvif/event_service"
         body = (
-            "<tev:CreatePullPointSubscription><tev:Filter>"
+            f'<tev:CreatePullPointSubscription xmlns:tt="{ns.TT}"><tev:Filter>'
             f'<wsnt:TopicExpression Dialect="{ns.DIALECT_CONCRETE_SET}">'
             "tns1:RuleEngine/StreetSense/Fall</wsnt:TopicExpression>"
+            f'<wsnt:MessageContent Dialect="{ns.DIALECT_ITEM_FILTER}">'
+            'boolean(//tt:SimpleItem[@Name="Severity" and @Value="high"])</wsnt:MessageContent>'
             "</tev:Filter><tev:InitialTerminationTime>PT60S</tev:InitialTerminationTime>"
             "</tev:CreatePullPointSubscription>"
         )
@@ -299,7 +306,9 @@ async def test_topic_filter_selects_categories() -> None:
         address = etree.fromstring(response.content).findtext(f".//{{{ns.WSA}}}Address")
         assert address is not None
         fight, fall = make_event(category="fight"), make_event(category="fall")
+        quiet_fall = make_event(category="fall", severity=Severity.LOW)
         assert (await output.deliver(fight)).detail.startswith("no subscriber")
+        assert (await output.deliver(quiet_fall)).detail.startswith("no subscriber")
         assert (await output.deliver(fall)).outcome is Outcome.DELIVERED
         async with camera(output) as client:
             await client.update_xaddrs()

@@ -22,10 +22,11 @@ from broker.protocols.onvif.notification import (
     Topic,
 )
 from broker.protocols.onvif.output import OnvifEventsOutput
-from events import ActionKind, Event, Phase, SourceKind
+from events import Phase, SourceKind
 from tests.broker.protocols.onvif_support import (
     PASSWORD,
     USER,
+    Collector,
     events_config,
     make_event,
     running_output,
@@ -44,25 +45,6 @@ RULES = [
      "severity": "high", "confidence": 0.8, "state_item": "IsInside"},
     {"topic": "tns1:RuleEngine/StreetSense/Fight", "category": "fight", "state_item": "State"},
 ]  # fmt: skip
-
-
-class Collector:
-    """An AdapterContext that records published events; may fail the first publishes."""
-
-    def __init__(self, failures: int = 0) -> None:
-        self.events: list[Event] = []
-        self.failures = failures
-
-    async def operator_action(
-        self, alert_ref: str, action: ActionKind, *, operator: str, channel: str, note: str = ""
-    ) -> bool:
-        return False
-
-    async def publish_event(self, event: Event) -> None:
-        if self.failures:
-            self.failures -= 1
-            raise RuntimeError("the adapter has no MQTT publisher yet")
-        self.events.append(event)
 
 
 def camera_config(port: int, password: str = PASSWORD, **overrides: Any) -> OnvifCameraConfig:
