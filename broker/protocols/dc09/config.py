@@ -154,6 +154,9 @@ class Dc09ReceiverConfig(_Model):
     publish_unmapped: bool = Field(
         True, description="Publish codes that are not mapped as category panel_event (info)."
     )
+    ignore_codes: list[str] = Field(
+        ["RP", "602"], description="Codes acknowledged but not published (periodic tests)."
+    )
     require_timestamp: bool = Field(False, description="NAK plain frames without a timestamp.")
     window_future_s: float = Field(20.0, ge=0, description="Accept timestamps this far ahead.")
     window_past_s: float = Field(40.0, ge=0, description="Accept timestamps this far behind.")

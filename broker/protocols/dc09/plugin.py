@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from broker.outputs.base import AdapterContext
 from broker.outputs.registry import OutputRegistry
-from broker.protocols.dc09.config import Dc09OutputConfig
+from broker.protocols.dc09.config import Dc09OutputConfig, Dc09ReceiverConfig
+from broker.protocols.dc09.receiver import Dc09Receiver
 from broker.protocols.dc09.transmitter import Dc09Transmitter
 
 
@@ -14,11 +15,21 @@ def _build_transmitter(
     return Dc09Transmitter(config, name, context)
 
 
+def _build_receiver(config: Dc09ReceiverConfig, name: str, context: AdapterContext) -> Dc09Receiver:
+    return Dc09Receiver(config, name, context)
+
+
 def register_types(registry: OutputRegistry) -> None:
-    """Register ``dc09`` (transmitter to an alarm receiving centre)."""
+    """Register ``dc09`` (transmitter to a receiving centre) and ``dc09_receiver`` (panels in)."""
     registry.register(
         "dc09",
         Dc09OutputConfig,
         _build_transmitter,
         "SIA DC-09 transmitter to an alarm receiving centre (TCP/UDP, AES, failover)",
+    )
+    registry.register(
+        "dc09_receiver",
+        Dc09ReceiverConfig,
+        _build_receiver,
+        "SIA DC-09 receiver for legacy panels and call points (listens on start; takes no deliveries)",
     )

@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pysiaalarm.account import SIAAccount
@@ -162,3 +162,35 @@ class RecordingContext:
 
     async def publish_event(self, event: Event) -> None:
         self.published.append(event)
+
+
+def pysia_frame(
+    account: str,
+    content: str,
+    *,
+    key: str | None = None,
+    token: str = "SIA-DCS",
+    sequence: str = "0001",
+    corrupt_crc: bool = False,
+) -> bytes:
+    """A frame built with pysiaalarm's own CRC and AES code.
+
+    pysiaalarm has no sender; its test suite builds panel lines this way
+    (``encrypt_content`` pads with ``0`` characters in front, then encrypts).
+    """
+    if key is not None:
+        sealed = SIAEvent(sia_account=SIAAccount(account, key)).encrypt_content(content)
+        line = f'"*{token}"{sequence}R0L0#{account}[{sealed}'
+    else:
+        line = f'"{token}"{sequence}R0L0#{account}[{content}'
+    crc = SIAEvent._crc_calc(line)
+    assert crc is not None
+    if corrupt_crc:
+        crc = f"{int(crc, 16) ^ 0x0101:04X}"
+    return f"\n{crc}{len(line):04X}{line}\r".encode("ascii")
+
+
+def pysia_timestamp(offset_s: float = 0.0) -> str:
+    """``_HH:MM:SS,MM-DD-YYYY`` in UTC, ``offset_s`` from now."""
+    moment = datetime.now(UTC) + timedelta(seconds=offset_s)
+    return moment.strftime("_%H:%M:%S,%m-%d-%Y")
