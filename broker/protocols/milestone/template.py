@@ -80,7 +80,7 @@ def event_fields(event: Event, tz: ZoneInfo, names: SourceNames = NO_NAMES) -> d
     return {
         "event_id": event.event_id,
         "incident_id": event.incident_id,
-        "short_id": event.incident_id[:SHORT_ID_LENGTH].lower(),
+        "short_id": event.incident_id[:SHORT_ID_LENGTH],
         "phase": event.phase.value,
         "site": event.site,
         "agent": event.agent,
