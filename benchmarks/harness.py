@@ -165,3 +165,64 @@ def cpu_seconds() -> float:
     """User + system CPU seconds of this process and its finished children."""
     times = os.times()
     return times.user + times.system + times.children_user + times.children_system
+
+
+def long_clip(width: int, height: int, seconds: int) -> Path:
+    """``make_clip``'s 20-second clip repeated without re-encoding to ``seconds`` (cached).
+
+    Every camera benchmark serves this same content, so decode costs compare.
+    """
+    base = make_clip(width, height)
+    path = CACHE / f"clip-{width}x{height}-25fps-{seconds}s-looped.mp4"
+    if not path.exists():
+        partial = path.with_suffix(".part.mp4")
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-loglevel",
+                "error",
+                "-y",
+                "-stream_loop",
+                str(max(0, -(-seconds // 20) - 1)),
+                "-i",
+                str(base),
+                "-t",
+                str(seconds),
+                "-c",
+                "copy",
+                "-movflags",
+                "+faststart",
+                str(partial),
+            ],
+            check=True,
+        )
+        partial.rename(path)
+    return path
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def box_busy_seconds() -> float:
+    """CPU seconds all cores of the box spent busy since boot (to see other users' load)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int | None = None) -> float:
+    """Resident memory of ``pid`` (default: this process) in MiB."""
+    status = Path(f"/proc/{pid or os.getpid()}/status").read_text(encoding="ascii")
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def cores() -> int:
+    """CPU cores this process may use."""
+    return len(os.sched_getaffinity(0))
