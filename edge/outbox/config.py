@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Literal
 
@@ -28,6 +29,14 @@ class TlsConfig(_Strict):
         default=False,
         description="Skip host name verification. Only for lab setups; never in production.",
     )
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context: server verified (CA), client certificate when configured."""
+        context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        if self.cert_file is not None and self.key_file is not None:
+            context.load_cert_chain(str(self.cert_file), str(self.key_file))
+        context.check_hostname = not self.insecure
+        return context
 
     @model_validator(mode="after")
     def _pair(self) -> TlsConfig:

@@ -153,15 +153,7 @@ class Publisher:
             password = (broker.password.get_secret_value() if broker.password else None) or None
             client.username_pw_set(broker.username, password)
         if broker.tls is not None:
-            tls = broker.tls
-            client.tls_set(
-                ca_certs=str(tls.ca_file) if tls.ca_file else None,
-                certfile=str(tls.cert_file) if tls.cert_file else None,
-                keyfile=str(tls.key_file) if tls.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-            client.tls_insecure_set(tls.insecure)
+            client.tls_set_context(broker.tls.ssl_context())
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
