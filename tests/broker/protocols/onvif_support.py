@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 
 from broker.protocols.onvif import namespaces as ns
 from broker.protocols.onvif.config import OnvifEventsConfig
+from broker.protocols.onvif.notification import Notification, PropertyOperation, SimpleItem, Topic
 from broker.protocols.onvif.output import OnvifEventsOutput
 from broker.protocols.onvif.timeexpr import format_datetime
 from broker.protocols.onvif.wssecurity import password_digest
@@ -130,3 +131,19 @@ class Collector:
             self.failures -= 1
             raise RuntimeError("the adapter has no MQTT publisher yet")
         self.events.append(event)
+
+
+MOTION = Topic(ns.TNS1, ("RuleEngine", "CellMotionDetector", "Motion"))
+
+
+def motion(
+    active: bool, operation: PropertyOperation, token: str = "VideoSource_1"
+) -> Notification:
+    return Notification(
+        topic=MOTION,
+        utc_time=datetime.now(UTC),
+        operation=operation,
+        source=(SimpleItem("VideoSourceConfigurationToken", token), SimpleItem("Rule", "MyMotion")),
+        data=(SimpleItem("IsMotion", "true" if active else "false"),),
+        property_key=f"motion/{token}",
+    )

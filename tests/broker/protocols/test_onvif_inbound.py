@@ -29,13 +29,13 @@ from tests.broker.protocols.onvif_support import (
     Collector,
     events_config,
     make_event,
+    motion,
     running_output,
 )
 from tests.support.mosquitto import free_port
 
 pytestmark = pytest.mark.timeout(120)
 
-MOTION = Topic(ns.TNS1, ("RuleEngine", "CellMotionDetector", "Motion"))
 INSIDE = Topic(ns.TNS1, ("RuleEngine", "FieldDetector", "ObjectsInside"))
 TOO_DARK = Topic(ns.TNS1, ("VideoSource", "ImageTooDark", "AnalyticsService"))
 RULES = [
@@ -73,19 +73,6 @@ async def until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
     while not condition():
         assert loop.time() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
-
-
-def motion(
-    active: bool, operation: PropertyOperation, token: str = "VideoSource_1"
-) -> Notification:
-    return Notification(
-        topic=MOTION,
-        utc_time=datetime.now(UTC),
-        operation=operation,
-        source=(SimpleItem("VideoSourceConfigurationToken", token), SimpleItem("Rule", "MyMotion")),
-        data=(SimpleItem("IsMotion", "true" if active else "false"),),
-        property_key=f"motion/{token}",
-    )
 
 
 async def subscribed(camera: OnvifEventsOutput, inbound: OnvifCameraSource) -> None:
