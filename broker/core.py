@@ -73,8 +73,10 @@ class AdapterCore:
         router: Router,
         publisher: Publisher | None = None,
         clock: Callable[[], float] = time.time,
+        instance: str = "",
     ) -> None:
         self.database = database
+        self.instance = instance  # recorded in audit rows (which instance did it)
         self.queue = queue
         self.router = router
         self.publisher = publisher
@@ -138,6 +140,7 @@ class AdapterCore:
                 "phase": event.phase.value,
                 "outputs": list(decision.outputs),
                 "rules": list(decision.rules),
+                "instance": self.instance,
             },
         )
         if not decision.outputs:

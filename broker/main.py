@@ -119,7 +119,12 @@ class Adapter:
         database = await asyncio.to_thread(open_database, config.storage, config.mqtt.client_id)
         self._database = database
         queue = SqlDeliveryQueue(database)
-        core = AdapterCore(database=database, queue=queue, router=Router(config.routes))
+        core = AdapterCore(
+            database=database,
+            queue=queue,
+            router=Router(config.routes),
+            instance=config.mqtt.client_id,
+        )
         self._core = core
         await core.record(
             "config.loaded",
