@@ -45,6 +45,8 @@ class TcpLink:
 
     async def send(self, frame: bytes) -> None:
         """Write one frame, opening the connection first when there is none."""
+        if self._reader is not None and self._reader.at_eof():
+            await self.close()  # the receiver closed after its last answer: reconnect
         if self._writer is None or self._writer.is_closing():
             async with asyncio.timeout(self._connect_timeout):
                 self._reader, self._writer = await asyncio.open_connection(

@@ -12,8 +12,15 @@ One :meth:`Dc09Transmitter.deliver` call sends one sequence number up to
   over, and after ``failback_after_s`` on a backup the primary is tried again.
 
 When every attempt failed the result is RETRY and the core's durable queue
-tries again later. NULL supervision polls go out whenever the link was quiet
-for ``supervision_interval_s``. All framing is done by the pure codec.
+tries again later. NULL supervision polls go out at start and then whenever
+the link was quiet for ``supervision_interval_s``. All framing is done by the
+pure codec.
+
+Operator loop: a DC-09 ACK only says the receiving centre *received* the
+alarm. With ``ack_means_acknowledged: true`` (for centres where receipt means
+an operator has it on screen) the ACK of an alarm is applied as an
+``acknowledge`` action on the alert, channel ``dc09``, operator = the
+receiver's name; restores (incident end) are never applied that way.
 """
 
 from __future__ import annotations
@@ -89,8 +96,8 @@ class Dc09Transmitter:
         return self._receivers[self._active]
 
     async def start(self) -> None:
-        """Start the supervision poller (connections open on the first send)."""
-        self._last_ok = time.monotonic()
+        """Start the supervision poller; its first poll goes out at once to learn the health."""
+        self._last_ok = time.monotonic() - self._config.supervision_interval_s
         if self._config.supervision_interval_s > 0 and self._supervisor is None:
             self._supervisor = asyncio.create_task(self._supervise(), name=f"dc09-{self._name}")
 
