@@ -65,6 +65,8 @@ class TrialResult:
     drops: dict[str, float]  # "stage/reason" -> count in the window
     inference_queue: float  # depth at the end
     connected: int  # cameras that delivered frames before the window
+    window_started_at: float = 0.0  # time.time() when the window began
+    event_latency: dict[str, float] = field(default_factory=dict)  # agent histogram: le -> n
 
     @property
     def cpu_ms_per_frame(self) -> float:
@@ -93,6 +95,8 @@ def _samples() -> dict[tuple[str, str], float]:
                 found[(sample.name, labels["camera"])] = sample.value
             elif sample.name == "streetsense_queue_depth":
                 found[(sample.name, labels["queue"])] = sample.value
+            elif sample.name == "streetsense_event_latency_seconds_bucket":
+                found[(sample.name, labels["le"])] = sample.value
     return found
 
 
@@ -132,6 +136,7 @@ def run_agent(spec: TrialSpec) -> TrialResult:
         try:
             time.sleep(spec.warmup_s)
             connected = sum(1 for camera in agent.cameras() if camera.connected)
+            started_at = time.time()
             before, cpu0, t0 = _samples(), _cpu(), time.monotonic()
             time.sleep(spec.window_s)
             after, cpu1, t1 = _samples(), _cpu(), time.monotonic()
@@ -166,6 +171,12 @@ def run_agent(spec: TrialSpec) -> TrialResult:
         drops=drops,
         inference_queue=after.get(("streetsense_queue_depth", "inference"), 0.0),
         connected=connected,
+        window_started_at=started_at,
+        event_latency={
+            key: delta(metric, key)
+            for (metric, key) in after
+            if metric == "streetsense_event_latency_seconds_bucket"
+        },
     )
 
 

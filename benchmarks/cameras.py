@@ -36,6 +36,7 @@ from pathlib import Path
 
 from benchmarks.camera_trial import TrialResult, TrialSpec, result_from_json
 from benchmarks.harness import (
+    RESULTS,
     Measurement,
     box_busy_seconds,
     cores,
@@ -340,6 +341,19 @@ def write_cameras_report(
                 [t.result.cameras for t in ordered],
                 [100 * min(t.result.decoded_fps) / FPS for t in ordered],
             )
+    (RESULTS / "cameras.json").write_text(
+        json.dumps(
+            {
+                "agent": agent.cameras,
+                "baseline": baseline.cameras,
+                "ceiling": ceiling.cameras,
+                "decode_ms": ceiling.decode_ms,
+                "frame_ms": costs.frame_ms.median,
+                "head_ms": costs.head_ms.median,
+            }
+        ),
+        encoding="utf-8",
+    )
     image = plot("Cameras per box", "720p25 RTSP cameras", "percent", series)
     sections.append(f"![cameras per box]({image.name})")
     write_report(
