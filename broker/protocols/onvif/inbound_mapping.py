@@ -22,6 +22,7 @@ from events import Event, Phase, Severity, Source, SourceKind, new_id, utc_now
 _NOT_IDENTIFIER = re.compile(r"[^a-z0-9_.-]+")
 _TRUE = frozenset({"true", "1"})
 _FALSE = frozenset({"false", "0"})
+MAX_OPEN_INCIDENTS = 1024  # per camera; a flood of channel tokens must not grow memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ class TopicMapper:
             if rule.source_item
             else (message.source[0].value if message.source else "")
         ) or ""
+        channel = channel[:128]
         if rule.state_item is None:
             return self._event(rule, message, channel, Phase.START, self._ids())
         key = (topic_path(rule.topic), channel)
@@ -97,6 +99,10 @@ class TopicMapper:
     ) -> Phase | None:
         is_open = key in self._open
         if active and not is_open:
+            if len(self._open) >= MAX_OPEN_INCIDENTS:
+                raise InvalidArgumentError(
+                    f"more than {MAX_OPEN_INCIDENTS} open incidents on one camera"
+                )
             self._open[key] = self._ids()
             return Phase.START
         if active:

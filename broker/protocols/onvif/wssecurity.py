@@ -98,15 +98,15 @@ class UsernameTokenVerifier:
         expected = self._users.get(token.username)
         if token.password_type == ns.WSSE_PASSWORD_DIGEST:
             self._check_fresh(token, now)
-            if expected is None or not _same(
-                password_digest(token.nonce, token.created, expected), token.password
-            ):
+            # The digest is computed for unknown users too, so timing tells nothing.
+            computed = password_digest(token.nonce, token.created, expected or "")
+            if not _same(computed, token.password) or expected is None:
                 raise NotAuthorizedError("wrong user name or password", reason="bad_credentials")
             self._check_replay(token, now)
         elif token.password_type == ns.WSSE_PASSWORD_TEXT:
             if not self._allow_text:
                 raise NotAuthorizedError("PasswordText is refused", reason="password_text")
-            if expected is None or not _same(expected, token.password):
+            if not _same(expected or "", token.password) or expected is None:
                 raise NotAuthorizedError("wrong user name or password", reason="bad_credentials")
         else:
             raise NotAuthorizedError("unknown password type", reason="malformed_token")

@@ -286,6 +286,10 @@ async def test_expired_subscription_is_removed_and_faults() -> None:
         with pytest.raises(Fault) as caught:
             await service.PullMessages({"MessageLimit": 1, "Timeout": dt.timedelta(seconds=0)})
         assert "ResourceUnknownFault" in subcodes(caught.value)
+        manager_service = await client.create_subscription_service("PullPointSubscription")
+        with pytest.raises(Fault) as renew_fault:
+            await manager_service.Renew("PT60S")
+        assert "ResourceUnknownFault" in subcodes(renew_fault.value)
 
 
 async def test_topic_and_item_filters_select_messages() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -14,9 +14,14 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from broker.protocols.onvif import namespaces as ns
+from broker.protocols.onvif.config import OnvifCameraConfig
+from broker.protocols.onvif.errors import InvalidArgumentError
+from broker.protocols.onvif.inbound_mapping import CameraMessage, TopicMapper
+from broker.protocols.onvif.notification import PropertyOperation, SimpleItem
 from broker.protocols.onvif.service import EventService, ServiceSettings
 from broker.protocols.onvif.subscriptions import SubscriptionManager
 from broker.protocols.onvif.wssecurity import UsernameTokenVerifier
+from events import decode_event, encode
 from tests.broker.protocols.onvif_support import envelope, rejected, running_output, security_header
 
 VALID_BODIES = [
@@ -158,3 +163,54 @@ def test_bounded_manager_time_limits() -> None:
     manager = SubscriptionManager("onvif-clamp")
     subscription = manager.create(None, manager.now() + timedelta(days=30))
     assert subscription.termination - manager.now() <= timedelta(hours=1)
+
+
+_ITEM_TEXT = st.text(max_size=80)
+_ITEMS = st.lists(st.builds(SimpleItem, _ITEM_TEXT, _ITEM_TEXT), max_size=4).map(tuple)
+
+
+@FUZZ
+@given(
+    st.sampled_from(
+        [
+            "tns1:RuleEngine/CellMotionDetector/Motion",
+            "x:RuleEngine/CellMotionDetector/Motion",
+            "tns1:Other",
+        ]
+    ),
+    st.sampled_from([None, *PropertyOperation]),
+    _ITEMS,
+    _ITEMS,
+    st.sampled_from(["true", "false", "1", "0", "yes", ""]),
+)
+def test_camera_messages_map_to_valid_events_or_clear_rejections(
+    topic: str,
+    operation: PropertyOperation | None,
+    source: tuple[SimpleItem, ...],
+    data: tuple[SimpleItem, ...],
+    state: str,
+) -> None:
+    config = OnvifCameraConfig.model_validate(
+        {
+            "host": "Camera Host 1",
+            "username": "u",
+            "password": "p",
+            "site": "s1",
+            "topics": [
+                {
+                    "topic": "tns1:RuleEngine/CellMotionDetector/Motion",
+                    "category": "motion",
+                    "state_item": "IsMotion",
+                }
+            ],
+        }
+    )
+    message = CameraMessage(
+        topic, datetime.now(UTC), operation, source, (*data, SimpleItem("IsMotion", state))
+    )
+    try:
+        event = TopicMapper(config).map(message)
+    except InvalidArgumentError:
+        return
+    if event is not None:
+        assert decode_event(encode(event)) == event  # identifiers and sizes pass the wire contract
