@@ -192,7 +192,8 @@ class Dc09Transmitter:
         """Send ``frame`` and wait for its ACK/DUH (same sequence) or any NAK."""
         link = self._link(index)
         try:
-            await link.send(frame)
+            async with asyncio.timeout(self._config.ack_timeout_s):
+                await link.send(frame)  # connect and write, bounded like the wait for the answer
             PROTOCOL_MESSAGES.labels(self._name, "out", message.token.value.lower()).inc()
             async with asyncio.timeout(self._config.ack_timeout_s):
                 while True:
