@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from datetime import UTC, datetime
 
-from broker.metrics import INBOUND_EVENTS, PROTOCOL_MESSAGES, PROTOCOL_REJECTED
+from broker.metrics import PROTOCOL_MESSAGES, PROTOCOL_REJECTED
 from broker.outputs.base import AdapterContext, DeliveryResult, Outcome, OutputHealth
 from broker.protocols.dc09.codec import MAX_FRAME_BYTES
 from broker.protocols.dc09.config import Dc09ReceiverConfig
@@ -163,8 +163,7 @@ class Dc09Receiver:
             try:
                 async with asyncio.timeout(PUBLISH_TIMEOUT_S):
                     for event in events:
-                        await self._context.publish_event(event)
-                        INBOUND_EVENTS.labels("dc09").inc()
+                        await self._context.publish_event(event)  # the core counts it
             except Exception as exc:  # no ACK: the panel sends it again
                 PROTOCOL_REJECTED.labels("dc09", "publish_failed").inc()
                 self._last_error = f"publish failed: {type(exc).__name__} {exc}"
