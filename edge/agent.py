@@ -32,6 +32,7 @@ from edge.metrics import DROPS, QUEUE_DEPTH
 from edge.outbox import Outbox
 from edge.outbox.metrics import INBOUND_REJECTED
 from edge.sources import CameraHealth, CameraReader, build_reader
+from edge.sources.sensor_mqtt import MqttSensorSubscriber
 from edge.values import Classification, Frame
 from events import Event, SensorReading, SourceKind
 
@@ -115,6 +116,7 @@ class Agent:
         }
         self._threads: list[threading.Thread] = []
         self.api: ApiServer | None = None
+        self.sensor_subscriber: MqttSensorSubscriber | None = None
         self._services: list[tuple[str, Callable[[], None]]] = []  # name, stop
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -138,13 +140,41 @@ class Agent:
             self._threads.append(thread)
         for reader in self.readers.values():
             reader.start()
+        if self.config.sensors.mqtt:
+            self._start_sensor_subscriber()
         if self.config.api.enabled:
             self._start_api()
 
+    def _start_sensor_subscriber(self) -> None:
+        broker = self.config.broker
+        subscriber = MqttSensorSubscriber(
+            host=broker.host,
+            port=broker.port,
+            site=self.config.site,
+            agent=self.config.agent,
+            config=self.config.sensors,
+            sink=self._on_sensor_reading,
+            username=broker.username,
+            password=(broker.password.get_secret_value() if broker.password else None) or None,
+            tls=broker.tls.ssl_context() if broker.tls is not None else None,
+            keepalive=broker.keepalive_s,
+            clock=self._clock,
+        )
+        subscriber.start()
+        self.sensor_subscriber = subscriber
+        self.add_service("sensor-mqtt", subscriber.stop)
+
     def _start_api(self) -> None:
         from edge.api import create_app
+        from edge.sources.sensor_http import sensor_router
 
-        api = ApiServer(create_app(self), self.config.api.host, self.config.api.port)
+        routers = []
+        if self.config.sensors.http:
+            sensors = self.config.sensors
+            if self.config.api.token is not None:
+                sensors = sensors.model_copy(update={"http_token": self.config.api.token})
+            routers.append(sensor_router(sensors, self._on_sensor_reading, clock=self._clock))
+        api = ApiServer(create_app(self, routers), self.config.api.host, self.config.api.port)
         api.start()
         self.api = api
         self.add_service("api", api.stop)
@@ -180,6 +210,11 @@ class Agent:
     def submit_reading(self, reading: SensorReading) -> bool:
         """Hand a validated sensor reading to fusion; False when dropped (counted)."""
         return self._enqueue(reading, reading.sensor)
+
+    def _on_sensor_reading(self, reading: SensorReading) -> None:
+        """Sensor intake sink: raises ``queue.Full`` so the intake counts it and answers 503."""
+        self._fusion_queue.put_nowait(reading)
+        self._fusion_depth.set(self._fusion_queue.qsize())
 
     def _on_frame(self, frame: Frame) -> None:
         """Camera sink (reader thread): mask + preprocess once, then queue for inference."""
@@ -290,6 +325,15 @@ class Agent:
             camera.name: Preprocessor.from_card(model.card, camera.privacy_masks)
             for camera in self.config.cameras
         }
+        for camera in self.config.cameras:
+            if abs(camera.analysis_fps - model.card.input.sample_fps) > 1e-6:
+                logger.warning(
+                    "camera %s: analysis_fps %s differs from the model's sample_fps %s; "
+                    "its windows will be judged as gaps and skipped (counted)",
+                    camera.name,
+                    camera.analysis_fps,
+                    model.card.input.sample_fps,
+                )
         self.fusion.set_alerts(model.card.alerts)
         engine.start()
         self._pipeline = _Pipeline(model, engine, preprocessors)
