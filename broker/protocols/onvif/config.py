@@ -80,6 +80,9 @@ class OnvifEventsConfig(BaseModel):
     serial_number: str = Field(
         "streetsense", max_length=64, description="GetDeviceInformation SerialNumber."
     )
+    hostname: str | None = Field(
+        None, max_length=64, description="GetHostname Name; default: this machine's host name."
+    )
 
 
 class TopicRule(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import quote
 
 from lxml import etree
 
@@ -26,6 +27,7 @@ class DeviceInfo:
     firmware_version: str = "0.1.0"
     serial_number: str = "streetsense"
     hardware_id: str = "streetsense-adapter"
+    hostname: str = "streetsense"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +151,30 @@ def get_device_information(info: DeviceInfo) -> etree._Element:
         ("HardwareId", info.hardware_id),
     ):
         _sub(response, f"{_TDS}{tag}", value)
+    return response
+
+
+def get_hostname(info: DeviceInfo) -> etree._Element:
+    """GetHostnameResponse (static, not from DHCP)."""
+    response = etree.Element(f"{_TDS}GetHostnameResponse", nsmap={"tds": ns.TDS, "tt": ns.TT})
+    hostname = _sub(response, f"{_TDS}HostnameInformation")
+    _sub(hostname, f"{_TT}FromDHCP", "false")
+    _sub(hostname, f"{_TT}Name", info.hostname)
+    return response
+
+
+def get_scopes(info: DeviceInfo) -> etree._Element:
+    """GetScopesResponse: fixed scopes naming the device (no media profile is claimed)."""
+    response = etree.Element(f"{_TDS}GetScopesResponse", nsmap={"tds": ns.TDS, "tt": ns.TT})
+    items = (
+        "onvif://www.onvif.org/type/event",
+        f"onvif://www.onvif.org/name/{quote(info.model, safe='')}",
+        f"onvif://www.onvif.org/hardware/{quote(info.hardware_id, safe='')}",
+    )
+    for item in items:
+        scope = _sub(response, f"{_TDS}Scopes")
+        _sub(scope, f"{_TT}ScopeDef", "Fixed")
+        _sub(scope, f"{_TT}ScopeItem", item)
     return response
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -59,6 +60,7 @@ class OnvifEventsOutput:
                 manufacturer=config.manufacturer,
                 model=config.model,
                 serial_number=config.serial_number,
+                hostname=config.hostname or socket.gethostname(),
             ),
             advertised_url=config.advertised_url,
             max_pull_timeout=timedelta(seconds=config.max_pull_timeout_s),

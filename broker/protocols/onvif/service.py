@@ -67,7 +67,13 @@ class _Call:
 
 
 _Handler = Callable[[_Call], Awaitable[tuple[etree._Element, str]]]
-_PRE_AUTH = {"GetSystemDateAndTime", "GetServices", "GetServiceCapabilities", "GetCapabilities"}
+_PRE_AUTH = {
+    "GetSystemDateAndTime",
+    "GetServices",
+    "GetServiceCapabilities",
+    "GetCapabilities",
+    "GetHostname",
+}
 _NO_AUTH = {"GetSystemDateAndTime"}  # clients fetch the clock before they can sign
 
 
@@ -91,6 +97,8 @@ class EventService:
             (ns.TDS, "GetCapabilities"): self._capabilities,
             (ns.TDS, "GetServiceCapabilities"): self._device_service_capabilities,
             (ns.TDS, "GetDeviceInformation"): self._device_information,
+            (ns.TDS, "GetHostname"): self._hostname,
+            (ns.TDS, "GetScopes"): self._scopes,
             (ns.TEV, "GetServiceCapabilities"): self._event_service_capabilities,
             (ns.TEV, "GetEventProperties"): self._event_properties,
             (ns.TEV, "CreatePullPointSubscription"): self._create_pull_point,
@@ -174,6 +182,12 @@ class EventService:
 
     async def _device_information(self, call: _Call) -> tuple[etree._Element, str]:
         return device_codec.get_device_information(self._settings.device_info), ""
+
+    async def _hostname(self, call: _Call) -> tuple[etree._Element, str]:
+        return device_codec.get_hostname(self._settings.device_info), ""
+
+    async def _scopes(self, call: _Call) -> tuple[etree._Element, str]:
+        return device_codec.get_scopes(self._settings.device_info), ""
 
     async def _event_service_capabilities(self, call: _Call) -> tuple[etree._Element, str]:
         capabilities = device_codec.event_capabilities_element(self._settings.max_pull_points)

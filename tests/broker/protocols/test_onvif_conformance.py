@@ -65,7 +65,10 @@ async def pull_all(service: Any, want: int, timeout_s: float = 5.0) -> list[Any]
 
 
 async def test_client_discovers_device_and_event_service() -> None:
-    async with running_output("onvif-discover") as output, camera(output) as client:
+    async with (
+        running_output("onvif-discover", hostname="streetsense-test") as output,
+        camera(output) as client,
+    ):
         await client.update_xaddrs()
         base = f"http://127.0.0.1:{output.port}"
         assert client.xaddrs[ns.TDS] == f"{base}/onvif/device_service"
@@ -89,6 +92,11 @@ async def test_client_discovers_device_and_event_service() -> None:
         assert abs((served - dt.datetime.now(dt.UTC)).total_seconds()) < 60
         info = await device.GetDeviceInformation()
         assert info.Manufacturer == "StreetSense"
+        hostname = await device.authless_GetHostname()
+        assert hostname.Name == "streetsense-test" and hostname.FromDHCP is False
+        scopes = [scope.ScopeItem for scope in await device.GetScopes()]
+        assert "onvif://www.onvif.org/type/event" in scopes
+        assert "onvif://www.onvif.org/name/StreetSense%20Broker%20Adapter" in scopes
         events = await client.create_events_service()
         service_capabilities = await events.GetServiceCapabilities()
         assert service_capabilities.WSPullPointSupport is True
