@@ -264,6 +264,7 @@ class CameraReader:
         if session is not None:
             session.thread.join(max(0.0, deadline - time.monotonic()))
         self._mark_down()
+        logger.info("camera %s: stopped", self.name)
         return not self._watchdog.is_alive() and (session is None or not session.thread.is_alive())
 
     def health(self) -> CameraHealth:
@@ -305,7 +306,7 @@ class CameraReader:
     # -- watchdog -------------------------------------------------------------------
 
     def _mark_down(self) -> None:
-        if self.tracker.connected:
+        if self.tracker.connected and not self._stop.is_set():
             logger.warning("camera %s: down", self.name)
         self.tracker.set_connected(False)
         self._m_up.set(0)

@@ -59,6 +59,7 @@ class PyAVStream:
         self._packets: Iterator[Any] = container.demux(stream)
         self._pending: deque[Any] = deque()
         self._frame: Any = None
+        self._timeout_seconds = 0.95 * config.read_timeout_seconds
         self._last_activity = time.monotonic()
         self._closed = False
 
@@ -86,6 +87,7 @@ class PyAVStream:
         return float(media_time) if media_time is not None else None
 
     def _next_packet(self) -> Any:
+        started = time.monotonic()
         try:
             packet = next(self._packets)
         except StopIteration:
@@ -101,7 +103,12 @@ class PyAVStream:
                 raise StreamLostError(f"read failed: {exc}") from exc
             self._packets = iter(())
             raise FrameDecodeError(f"could not read the file: {exc}") from exc
-        self._last_activity = time.monotonic()
+        now = time.monotonic()
+        if self._live and now - started >= self._timeout_seconds:
+            # FFmpeg's interrupt callback fired: the stream stalled for the whole read timeout
+            self._packets = iter(())
+            raise StreamLostError(f"read timed out after {now - started:.1f} s")
+        self._last_activity = now
         return packet
 
     def retrieve(self) -> Image:

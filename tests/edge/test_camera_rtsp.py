@@ -122,11 +122,12 @@ def test_killed_server_is_reported_down_and_recovers_after_restart(
     assert sample("streetsense_camera_reconnects_total", config.name) == health.reconnects
 
 
+@pytest.mark.parametrize("backend", ["opencv", "pyav"])
 def test_frozen_server_is_reported_down_and_recovers_when_it_resumes(
-    server: RtspServer, started: list[CameraReader]
+    server: RtspServer, started: list[CameraReader], backend: str
 ) -> None:
     sink = FrameCollector()
-    config = _config(server.url("cam"), stale_after_seconds=5.0)
+    config = _config(server.url("cam"), stale_after_seconds=5.0, backend=backend)
     reader = build_reader(config, sink)
     started.append(reader)
     reader.start()
