@@ -34,7 +34,7 @@ from edge.outbox.metrics import INBOUND_REJECTED
 from edge.sources import CameraHealth, CameraReader, build_reader
 from edge.sources.sensor_mqtt import MqttSensorSubscriber
 from edge.values import Classification, Frame
-from events import Event, SensorReading, SourceKind
+from events import Event, SensorReading
 
 logger = logging.getLogger(__name__)
 
@@ -275,22 +275,22 @@ class Agent:
         self._fusion_depth.set(0)
 
     def _fuse(self, item: Classification | SensorReading) -> None:
+        captured_at: float | None = None
         try:
             if isinstance(item, Classification):
                 events = self.fusion.on_classification(item)
+                captured_at = item.clip_ended_at  # latency is measured for clip-driven events
             else:
                 events = self.fusion.on_reading(item)
         except Exception:  # one bad item must not stop fusion
             logger.exception("fusion failed on %s", type(item).__name__)
             return
-        self._publish(events)
+        self._publish(events, captured_at)
 
-    def _publish(self, events: Sequence[Event]) -> None:
+    def _publish(self, events: Sequence[Event], captured_at: float | None = None) -> None:
+        """Spool events; ``captured_at`` (clip end) feeds the end-to-end latency histogram."""
         for event in events:
-            captured = (
-                event.occurred_at.timestamp() if event.source.kind is SourceKind.CAMERA else None
-            )
-            self.outbox.submit(event, captured_at=captured)
+            self.outbox.submit(event, captured_at=captured_at)
             with self._recent_lock:
                 self._recent.append(event)
 

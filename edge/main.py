@@ -42,7 +42,12 @@ def run_agent(config_path: Path) -> int:
         except OutboxError as exc:
             logger.error("agent cannot start: %s", exc)  # noqa: TRY400 - a clear message is enough
             return EXIT_FAILED
-        agent.start()
+        try:
+            agent.start()
+        except OSError as exc:  # e.g. the API port is taken
+            logger.error("agent cannot start: %s", exc)  # noqa: TRY400 - a clear message is enough
+            agent.stop()
+            return EXIT_FAILED
         try:
             stop.wait()
         finally:

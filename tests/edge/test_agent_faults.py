@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -184,3 +185,21 @@ def test_edge_run_stops_cleanly_on_sigterm(tmp_path: Path, mosquitto: Mosquitto)
             child.communicate(timeout=10)
         watcher.loop_stop()
         watcher.disconnect()
+
+
+def test_edge_run_reports_a_taken_api_port(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "agent.yaml"
+        config.write_text(
+            f"site: lab\nagent: port\nbroker: {{port: {mosquitto.port}}}\n"
+            f"outbox: {{path: {tmp_path / 'o.sqlite3'}}}\n"
+            f"model: {{card: {tmp_path / 'absent.yaml'}}}\napi: {{port: {port}}}\n",
+            encoding="utf-8",
+        )
+        child = _cli(config)
+        _out, err = child.communicate(timeout=60)
+    assert child.returncode == 1
+    assert b"agent cannot start" in err and b"in use" in err
