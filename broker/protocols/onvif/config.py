@@ -29,6 +29,7 @@ class OnvifEventsConfig(BaseModel):
     listen_port: int = Field(8080, ge=0, le=65535, description="TCP port (0 picks a free one).")
     advertised_url: str | None = Field(
         None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
         description="Base URL put in XAddrs, e.g. http://adapter.lan:8080; default: the Host the client used.",
     )
     users: tuple[OnvifUser, ...] = Field(
@@ -65,6 +66,15 @@ class OnvifEventsConfig(BaseModel):
     )
     max_clock_skew_s: float = Field(
         300.0, gt=0, description="Accepted distance of a token's Created from our clock."
+    )
+    auth_max_failures: int = Field(
+        10, ge=0, le=10_000, description="Failed logins from one address before a lockout (0: off)."
+    )
+    auth_window_s: float = Field(
+        60.0, gt=0, description="Window in which failed logins are counted."
+    )
+    auth_lockout_s: float = Field(
+        60.0, gt=0, description="How long a locked-out address is refused."
     )
     allow_password_text: bool = Field(False, description="Also accept PasswordText tokens (avoid).")
     pre_auth_discovery: bool = Field(

@@ -16,6 +16,7 @@ from broker.protocols.onvif.notification import from_event
 from broker.protocols.onvif.server import OnvifHttpServer
 from broker.protocols.onvif.service import EventService, ServiceSettings
 from broker.protocols.onvif.subscriptions import SubscriptionLimits, SubscriptionManager
+from broker.protocols.onvif.throttle import AuthThrottle
 from broker.protocols.onvif.wssecurity import UsernameTokenVerifier
 from events import Event
 
@@ -74,8 +75,13 @@ class OnvifEventsOutput:
             max_skew=timedelta(seconds=config.max_clock_skew_s),
             allow_password_text=config.allow_password_text,
         )
+        throttle = AuthThrottle(
+            config.auth_max_failures,
+            window=timedelta(seconds=config.auth_window_s),
+            lockout=timedelta(seconds=config.auth_lockout_s),
+        )
         self._server = OnvifHttpServer(
-            EventService(name, settings, self.manager, verifier),
+            EventService(name, settings, self.manager, verifier, throttle),
             self.manager,
             host=config.listen_host,
             port=config.listen_port,

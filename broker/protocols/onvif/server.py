@@ -93,7 +93,8 @@ class OnvifHttpServer:
             )
             return _respond(SoapResponse(fault.http_status, build_fault(fault)))
         base_url = f"{request.scheme}://{request.host}"
-        return _respond(await self._service.handle(request.path, body, base_url))
+        peer = request.remote or ""
+        return _respond(await self._service.handle(request.path, body, base_url, peer))
 
     async def _read_body(self, request: web.Request) -> bytes | None:
         if request.content_length is not None and request.content_length > self._max_body:

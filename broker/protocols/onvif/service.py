@@ -22,11 +22,13 @@ from broker.protocols.onvif import device_codec, event_codec
 from broker.protocols.onvif import namespaces as ns
 from broker.protocols.onvif.errors import (
     ActionNotSupportedError,
+    NotAuthorizedError,
     ResourceUnknownError,
     SoapFault,
 )
 from broker.protocols.onvif.soap import SoapRequest, build_envelope, build_fault, parse_request
 from broker.protocols.onvif.subscriptions import SubscriptionManager
+from broker.protocols.onvif.throttle import AuthThrottle
 from broker.protocols.onvif.wssecurity import UsernameTokenVerifier, parse_username_token
 
 logger = logging.getLogger(__name__)
@@ -86,8 +88,10 @@ class EventService:
         settings: ServiceSettings,
         manager: SubscriptionManager,
         verifier: UsernameTokenVerifier,
+        throttle: AuthThrottle | None = None,
     ) -> None:
         self._output = output
+        self._throttle = throttle or AuthThrottle()
         self._settings = settings
         self._manager = manager
         self._verifier = verifier
@@ -108,8 +112,8 @@ class EventService:
             (ns.WSNT, "Unsubscribe"): self._unsubscribe,
         }
 
-    async def handle(self, path: str, body: bytes, base_url: str) -> SoapResponse:
-        """Answer one HTTP POST; never raises for bad input (faults are answers)."""
+    async def handle(self, path: str, body: bytes, base_url: str, peer: str = "") -> SoapResponse:
+        """Answer one HTTP POST from ``peer``; never raises for bad input (faults are answers)."""
         now = self._manager.now()
         kind = "unparsed"
         try:
@@ -120,7 +124,7 @@ class EventService:
             PROTOCOL_MESSAGES.labels(self._output, "in", kind).inc()
             if handler is None:
                 raise ActionNotSupportedError(f"operation {name[:64]} is not supported")
-            self._authenticate(request, name, now)
+            self._authenticate(request, name, now, peer)
             call = _Call(request, base_url.rstrip("/"), _subscription_id(path), now)
             element, action = await handler(call)
         except SoapFault as fault:
@@ -134,18 +138,33 @@ class EventService:
             fault.detail_xml = event_codec.resource_unknown_detail(now)
         PROTOCOL_REJECTED.labels("onvif", fault.reason).inc()
         PROTOCOL_MESSAGES.labels(self._output, "out", "fault").inc()
-        logger.info(
+        logger.debug(
             "onvif %s: %s answered with fault %s: %s", self._output, kind, fault.reason, fault.text
         )
         return SoapResponse(fault.http_status, build_fault(fault))
 
-    def _authenticate(self, request: SoapRequest, name: str, now: datetime) -> None:
+    def _authenticate(self, request: SoapRequest, name: str, now: datetime, peer: str) -> None:
         if name in _NO_AUTH:
             return
         token = parse_username_token(request.header)
         if token is None and self._settings.pre_auth_discovery and name in _PRE_AUTH:
             return
-        self._verifier.verify(token, now)
+        if self._throttle.locked(peer, now):
+            raise NotAuthorizedError("too many failed logins; try later", reason="throttled")
+        try:
+            user = self._verifier.verify(token, now)
+        except NotAuthorizedError as exc:
+            self._throttle.failed(peer, now)
+            logger.warning(
+                "onvif %s: %s refused from %s: %s (%s)",
+                self._output,
+                name,
+                peer or "?",
+                exc.reason,
+                token.username[:64] if token else "no token",
+            )
+            raise
+        logger.debug("onvif %s: %s by %s from %s", self._output, name, user, peer or "?")
 
     def _endpoints(self, call: _Call) -> device_codec.Endpoints:
         base = (self._settings.advertised_url or call.base_url).rstrip("/")

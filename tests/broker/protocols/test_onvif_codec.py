@@ -29,6 +29,7 @@ from broker.protocols.onvif.notification import (
     topic_name,
 )
 from broker.protocols.onvif.soap import build_fault, parse_request
+from broker.protocols.onvif.throttle import AuthThrottle
 from broker.protocols.onvif.timeexpr import format_datetime, parse_duration, parse_termination
 from broker.protocols.onvif.topics import parse_filter
 from broker.protocols.onvif.wssecurity import (
@@ -334,3 +335,19 @@ def test_non_ascii_password_field_is_a_rejection_not_a_crash() -> None:
     with pytest.raises(NotAuthorizedError) as caught:
         UsernameTokenVerifier({"operator": "s3cret-pass"}).verify(_token(header), NOW)
     assert caught.value.reason == "bad_credentials"
+
+
+def test_throttle_locks_out_after_failures_and_forgets_old_ones() -> None:
+    throttle = AuthThrottle(3, window=timedelta(seconds=60), lockout=timedelta(seconds=30))
+    throttle.failed("10.0.0.1", NOW)
+    throttle.failed("10.0.0.1", NOW + timedelta(seconds=61))  # the first fell out of the window
+    throttle.failed("10.0.0.1", NOW + timedelta(seconds=62))
+    assert not throttle.locked("10.0.0.1", NOW + timedelta(seconds=62))
+    throttle.failed("10.0.0.1", NOW + timedelta(seconds=63))
+    assert throttle.locked("10.0.0.1", NOW + timedelta(seconds=63))
+    assert not throttle.locked("10.0.0.2", NOW + timedelta(seconds=63))
+    assert not throttle.locked("10.0.0.1", NOW + timedelta(seconds=93))
+    off = AuthThrottle(0)
+    for _ in range(100):
+        off.failed("10.0.0.3", NOW)
+    assert not off.locked("10.0.0.3", NOW)

@@ -380,3 +380,28 @@ async def test_without_subscriber_delivery_waits_in_the_durable_queue() -> None:
         assert (await output.deliver(make_event())).outcome is Outcome.DELIVERED
         await manager.shutdown()
     assert (await output.deliver(make_event())).outcome is Outcome.RETRY
+
+
+async def test_repeated_failed_logins_lock_the_address_out_for_a_while() -> None:
+    async with running_output("onvif-throttle", auth_max_failures=3, auth_lockout_s=1.0) as output:
+        url = f"http://127.0.0.1:{output.port}/onvif/event_service"
+        body = "<tev:GetEventProperties/>"
+        before = rejected("throttled")
+        async with httpx.AsyncClient() as http:
+            for _ in range(3):
+                wrong = await http.post(
+                    url, content=envelope(body, security_header(password="guess"))
+                )
+                assert wrong.status_code == 400
+            locked = await http.post(url, content=envelope(body, security_header()))
+            assert locked.status_code == 400
+            assert b"NotAuthorized" in locked.content
+            assert rejected("throttled") == before + 1
+            discovery = await http.post(url, content=envelope("<tds:GetServices/>"))
+            assert discovery.status_code == 200
+            for _ in range(100):
+                accepted = await http.post(url, content=envelope(body, security_header()))
+                if accepted.status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert accepted.status_code == 200
