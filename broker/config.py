@@ -68,6 +68,12 @@ class MqttConfig(_Model):
         le=65535,
         description="Unacknowledged QoS 1 messages the broker may send.",
     )
+    max_packet_bytes: int = Field(
+        default=256 * 1024,
+        ge=70 * 1024,
+        description="Largest packet the broker may send us (MQTT v5 Maximum Packet Size); "
+        "bigger ones never reach the adapter, smaller oversize events are counted.",
+    )
     reconnect_min_s: float = Field(default=0.5, gt=0, description="First reconnect delay.")
     reconnect_max_s: float = Field(default=30.0, gt=0, description="Reconnect delay cap.")
 

@@ -114,6 +114,7 @@ class MqttIngest:
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = self._config.session_expiry_s
         properties.ReceiveMaximum = self._config.receive_maximum
+        properties.MaximumPacketSize = self._config.max_packet_bytes
         return properties
 
     @property

@@ -253,7 +253,7 @@ async def serve(config: AdapterConfig) -> int:
         await adapter.start()
         await stop.wait()
         logger.info("shutting down")
-    except BrokerError as exc:
+    except (BrokerError, OSError) as exc:
         logger.error("adapter failed: %s", exc)  # noqa: TRY400 - the message is the point
         return 1
     finally:
