@@ -96,6 +96,7 @@ class TetraRadio:
         self.sent: list[SentSds] = []
         self.commands: list[str] = []
         self.echo = True
+        self.muted = False  # a terminal that is booting or hung: reads but never answers
         self._service: int | None = None
         self._instance = 0
         self._socat: subprocess.Popen[bytes] | None = None
@@ -267,6 +268,8 @@ class TetraRadio:
 
     def _command(self, line: str) -> None:
         self.commands.append(line)
+        if self.muted:
+            return
         upper = line.upper()
         if upper == "AT":
             self._result("OK")

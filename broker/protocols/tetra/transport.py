@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -131,6 +132,8 @@ class TetraPeiTransport:
         if up:
             self._splitter = at.LineSplitter()
             self._expect_pdu = None
+            if self._init_task is not None:
+                self._init_task.cancel()
             self._init_task = asyncio.get_running_loop().create_task(self._initialise())
         else:
             self._ready.clear()
@@ -138,18 +141,26 @@ class TetraPeiTransport:
             self._fail_waiters(LinkDownError(detail))
 
     async def _initialise(self) -> None:
-        try:
-            for command in self.config.init_commands:
-                await self._command(command, at.command_line(command))
-            selection = at.service_selection(identity_type=self.config.identity_type)
-            await self._command("AT+CTSDS", selection)
-        except (RadioCommandError, RadioTimeoutError, LinkDownError) as exc:
-            logger.warning("radio on %s did not initialise: %s", self.config.port, exc)
-            self._health.down(f"init failed: {exc}")
+        """Init commands and service selection, retried with backoff while the line is open."""
+        delay = self.config.reconnect_min_s
+        while self._link.is_open:
+            try:
+                for command in self.config.init_commands:
+                    await self._command(command, at.command_line(command))
+                selection = at.service_selection(identity_type=self.config.identity_type)
+                await self._command("AT+CTSDS", selection)
+            except LinkDownError:
+                return
+            except (RadioCommandError, RadioTimeoutError) as exc:
+                logger.warning("radio on %s did not initialise: %s", self.config.port, exc)
+                self._health.down(f"init failed: {exc}")
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, self.config.reconnect_max_s)
+                continue
+            self._ready.set()
+            self._health.up("radio ready")
+            logger.info("radio on %s ready", self.config.port)
             return
-        self._ready.set()
-        self._health.up("radio ready")
-        logger.info("radio on %s ready", self.config.port)
 
     def _fail_waiters(self, error: Exception) -> None:
         if self._pending is not None and not self._pending.done.done():

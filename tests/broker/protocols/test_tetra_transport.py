@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +19,8 @@ from broker.protocols.tetra import register
 from broker.protocols.tetra.config import TetraConfig
 from broker.protocols.tetra.transport import TetraPeiTransport
 from events import ActionKind, Event, Phase, Severity, Source, SourceKind
-from tests.support.tetra_radio import CME_NO_SERVICE_SELECTED, TetraRadio
+from tests.support.mosquitto import free_port
+from tests.support.tetra_radio import CME_NO_SERVICE_SELECTED, SOCAT, TetraRadio
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -224,6 +227,22 @@ async def test_radio_switched_off_and_on(radio: TetraRadio, transport: TetraPeiT
     assert radio.commands[-3] == "AT+CTSDS=12,0,0,0,0"  # re-initialised after the restart
 
 
+async def test_radio_that_does_not_answer_is_initialised_once_it_does(
+    radio: TetraRadio, context: RecordingContext
+) -> None:
+    radio.muted = True
+    output = TetraPeiTransport(make_config(radio, command_timeout_s=0.5), "radio", context)
+    await output.start()
+    try:
+        assert await eventually(lambda: "init failed" in output.health().detail)
+        assert (await output.deliver(make_event())).outcome is Outcome.RETRY
+        radio.muted = False
+        assert await output.wait_ready(20), output.health()
+        assert (await output.deliver(make_event())).outcome is Outcome.DELIVERED
+    finally:
+        await output.close()
+
+
 async def test_handset_reply_becomes_an_operator_action(
     radio: TetraRadio, transport: TetraPeiTransport, context: RecordingContext
 ) -> None:
@@ -287,6 +306,48 @@ async def test_garbage_from_the_radio_is_counted_not_fatal(
     assert await eventually(lambda: rejected("unsupported_protocol") == before_pdu + 1)
     result = await transport.deliver(make_event())
     assert result.outcome is Outcome.DELIVERED
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something listens on ``port`` (checked without connecting to it)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+@pytest.fixture
+def serial_server(radio: TetraRadio) -> Iterator[int]:
+    """socat as a network serial server: TCP port <-> the radio's host PTY."""
+    port = free_port()
+    bridge = subprocess.Popen(
+        [SOCAT, f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr", f"{radio.host_path},raw,echo=0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert radio.wait_for(lambda: port_in_use(port)), "socat did not listen"
+        yield port
+    finally:
+        bridge.kill()
+        bridge.wait(10)
+
+
+async def test_radio_behind_a_serial_server(
+    radio: TetraRadio, serial_server: int, context: RecordingContext
+) -> None:
+    config = make_config(radio, port=f"socket://127.0.0.1:{serial_server}")
+    output = TetraPeiTransport(config, "radio", context)
+    await output.start()
+    try:
+        assert await output.wait_ready(15), output.health()
+        result = await output.deliver(make_event())
+        assert result.outcome is Outcome.DELIVERED, result.detail
+        assert [sds.called for sds in radio.sent] == [OFFICER, GROUP]
+    finally:
+        await output.close()
 
 
 def test_output_type_is_registered() -> None:
