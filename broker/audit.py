@@ -59,6 +59,7 @@ class VerifyResult:
     rows: int  # rows checked
     broken_seq: int | None = None
     reason: str = ""
+    row: AuditEntry | None = None  # the first broken row, as stored
 
 
 def canonical_details(details: dict[str, Any]) -> str:
@@ -138,16 +139,20 @@ def check_chain(entries: Iterator[AuditEntry]) -> VerifyResult:
     for entry in entries:
         count += 1
         if entry.seq != expected_seq:
-            return VerifyResult(False, count, entry.seq, f"expected seq {expected_seq}")
+            return VerifyResult(False, count, entry.seq, f"expected seq {expected_seq}", entry)
         if entry.prev_hash != prev_hash:
-            return VerifyResult(False, count, entry.seq, "prev_hash does not match the row before")
+            return VerifyResult(
+                False, count, entry.seq, "prev_hash does not match the row before", entry
+            )
         digest = row_hash(
             seq=entry.seq, at=entry.at, actor=entry.actor, channel=entry.channel,
             action=entry.action, subject=entry.subject, details=entry.details,
             prev_hash=entry.prev_hash,
         )  # fmt: skip
         if digest != entry.hash:
-            return VerifyResult(False, count, entry.seq, "hash does not match the row's content")
+            return VerifyResult(
+                False, count, entry.seq, "hash does not match the row's content", entry
+            )
         prev_hash, expected_seq = entry.hash, expected_seq + 1
     return VerifyResult(True, count)
 
@@ -214,4 +219,11 @@ def verify_command(db: str) -> int:
         print(f"audit log OK: {result.rows} rows, chain intact")
         return 0
     print(f"audit log BROKEN at row seq={result.broken_seq}: {result.reason}")
+    if result.row is not None:
+        row = result.row
+        print(
+            f"  at={row.at} actor={row.actor} channel={row.channel} action={row.action} "
+            f"subject={row.subject} details={row.details} prev_hash={row.prev_hash} "
+            f"hash={row.hash}"
+        )
     return 1

@@ -9,8 +9,10 @@ import pytest
 
 from broker import audit
 from broker.storage import Database
+from broker.storage.postgres import PostgresDatabase
 from broker.storage.sqlite import SqliteDatabase
 from streetsense.cli import main
+from tests.broker.conftest import PG_DSN
 
 
 def fill(database: Database, rows: int = 5) -> None:
@@ -79,7 +81,9 @@ def test_verify_command_finds_the_first_broken_row(
 ) -> None:
     edit(audit_db, statement)
     assert main(["broker", "audit-verify", "--db", str(audit_db)]) == 1
-    assert f"BROKEN at row seq={broken_seq}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"BROKEN at row seq={broken_seq}" in out
+    assert "action=alert.dismiss" in out  # the broken row itself is shown
 
 
 def test_rehashing_a_row_still_breaks_the_next_link(audit_db: Path) -> None:
@@ -104,3 +108,18 @@ def test_rehashing_a_row_still_breaks_the_next_link(audit_db: Path) -> None:
 
 def test_verify_command_reports_a_missing_file(tmp_path: Path) -> None:
     assert main(["broker", "audit-verify", "--db", str(tmp_path / "none.db")]) == 2
+
+
+def test_verify_command_on_postgresql(pg_schema: str, capsys: pytest.CaptureFixture[str]) -> None:
+    database = PostgresDatabase(PG_DSN, pg_schema)
+    try:
+        fill(database, rows=3)
+        target = f"{PG_DSN}#{pg_schema}"
+        assert main(["broker", "audit-verify", "--db", target]) == 0
+        assert "3 rows, chain intact" in capsys.readouterr().out
+        with database.transaction() as tx:
+            tx.execute("UPDATE audit SET subject = 'other' WHERE seq = 2")
+        assert main(["broker", "audit-verify", "--db", target]) == 1
+        assert "BROKEN at row seq=2" in capsys.readouterr().out
+    finally:
+        database.close()
