@@ -341,12 +341,12 @@ class CameraReader:
             outcome = self._watch(session)
             if outcome is None:
                 break
-            self._mark_down()
             if outcome is _Outcome.ENDED:
                 logger.info("camera %s: end of file", self.name)
                 self.tracker.set_ended()
                 self.tracker.error("end of file")
                 break
+            self._mark_down()
             if session.delivered:
                 backoff.reset()
             delay = backoff.next_delay()
