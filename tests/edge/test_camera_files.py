@@ -65,7 +65,8 @@ def test_paced_file_plays_like_a_live_camera_then_ends(
     assert not health.connected
     assert elapsed >= 1.5, "a paced file must not play faster than real time"
     frames = sink.snapshot()
-    assert 8 <= len(frames) <= 11  # 5 of every 25 frames
+    # one frame per 0.2 s slot of playback (slower than real time on a loaded box, never faster)
+    assert 8 <= len(frames) <= elapsed * 5 + 1
     assert [f.seq for f in frames] == sorted({f.seq for f in frames})
     assert sample("streetsense_camera_up", health.name) == 0.0
     assert sample("streetsense_frames_decoded_total", health.name) == 50
