@@ -56,6 +56,7 @@ class AgentHealth:
     outbox_backlog: int
     open_incidents: int
     cameras: tuple[CameraHealth, ...]
+    broker_error: str = ""  # why the broker is not connected, when it is not
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,4 +395,5 @@ class Agent:
             outbox_backlog=self.outbox.backlog(),
             open_incidents=self.fusion.open_incidents(),
             cameras=cameras,
+            broker_error="" if self.outbox.connected else self.outbox.publisher.last_error,
         )

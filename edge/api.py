@@ -64,6 +64,7 @@ def create_app(agent: AgentView, routers: Sequence[APIRouter] = ()) -> FastAPI:
             "reasons": list(health.reasons),
             "model": health.model,
             "broker_connected": health.broker_connected,
+            "broker_error": health.broker_error,
             "outbox_backlog": health.outbox_backlog,
         }
         return _json(body, 200 if health.ready else 503)

@@ -251,7 +251,9 @@ class Publisher:
         """The connection is gone: forget in-flight state; the cursor rewinds."""
         if self._connected.is_set():
             logger.warning("broker connection lost (%s); spooling", why)
-        self.last_error = why
+            self.last_error = why
+        elif not self.last_error:  # keep a more specific error (refused, TLS) of this attempt
+            self.last_error = why
         self._connected.clear()
         BROKER_CONNECTED.set(0)
         self._socket_open = False
