@@ -3,6 +3,7 @@
 OnvifError                          base
 ├── SoapFault                       a request is answered with a SOAP 1.2 fault
 │   ├── MalformedRequestError       not XML, not a SOAP 1.2 envelope, DTD, oversize
+│   ├── MustUnderstandError         a mustUnderstand header block we do not process
 │   ├── NotAuthorizedError          WS-UsernameToken missing, wrong, stale or replayed
 │   ├── ActionNotSupportedError     an operation this device does not offer
 │   ├── InvalidArgumentError        an argument out of range or unparsable
@@ -60,6 +61,13 @@ class MalformedRequestError(SoapFault):
     def __init__(self, text: str, *, reason: str = "malformed") -> None:
         super().__init__(text)
         self.reason = reason
+
+
+class MustUnderstandError(SoapFault):
+    """A header block marked mustUnderstand that this service does not process."""
+
+    reason = "must_understand"
+    code = FaultCode("MustUnderstand")
 
 
 class NotAuthorizedError(SoapFault):

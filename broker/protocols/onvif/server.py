@@ -9,7 +9,7 @@ import logging
 from aiohttp import web
 
 from broker.metrics import PROTOCOL_REJECTED
-from broker.protocols.onvif.errors import MalformedRequestError
+from broker.protocols.onvif.errors import MalformedRequestError, SoapFault
 from broker.protocols.onvif.service import EventService, SoapResponse
 from broker.protocols.onvif.soap import CONTENT_TYPE, build_fault
 from broker.protocols.onvif.subscriptions import SubscriptionManager
@@ -94,7 +94,13 @@ class OnvifHttpServer:
             return _respond(SoapResponse(fault.http_status, build_fault(fault)))
         base_url = f"{request.scheme}://{request.host}"
         peer = request.remote or ""
-        return _respond(await self._service.handle(request.path, body, base_url, peer))
+        try:
+            return _respond(await self._service.handle(request.path, body, base_url, peer))
+        except Exception:  # a bug must still answer SOAP, and the server keeps serving
+            logger.exception("onvif: unexpected error answering %s from %s", request.path, peer)
+            PROTOCOL_REJECTED.labels("onvif", "internal_error").inc()
+            internal = SoapFault("internal error")
+            return _respond(SoapResponse(internal.http_status, build_fault(internal)))
 
     async def _read_body(self, request: web.Request) -> bytes | None:
         if request.content_length is not None and request.content_length > self._max_body:

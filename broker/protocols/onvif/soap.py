@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from lxml import etree
 
 from broker.protocols.onvif import namespaces as ns
-from broker.protocols.onvif.errors import MalformedRequestError, NotAuthorizedError, SoapFault
+from broker.protocols.onvif.errors import (
+    MalformedRequestError,
+    MustUnderstandError,
+    NotAuthorizedError,
+    SoapFault,
+)
 
 CONTENT_TYPE = "application/soap+xml; charset=utf-8"
 DEFAULT_MAX_BYTES = 256 * 1024
@@ -99,9 +104,23 @@ def parse_request(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> SoapReq
         raise MalformedRequestError(f"the Body holds {len(children)} elements, expected 1")
     action = message_id = ""
     if header is not None:
+        _check_must_understand(header)
         action = (header.findtext(f"{_WSA}Action") or "").strip()
         message_id = (header.findtext(f"{_WSA}MessageID") or "").strip()
     return SoapRequest(header=header, body=children[0], action=action, message_id=message_id)
+
+
+_UNDERSTOOD = frozenset({ns.WSSE, ns.WSA})
+
+
+def _check_must_understand(header: etree._Element) -> None:
+    for block in header:  # comments and PIs were removed by the parser; DTDs refused
+        if block.get(f"{_ENV}mustUnderstand", "false").strip() in ("true", "1"):
+            namespace = etree.QName(block).namespace
+            if namespace not in _UNDERSTOOD:
+                raise MustUnderstandError(
+                    f"header block {etree.QName(block).localname[:64]} is not understood"
+                )
 
 
 def build_envelope(body: etree._Element, *, action: str = "", relates_to: str = "") -> bytes:

@@ -22,12 +22,17 @@ def parse_duration(text: str) -> timedelta:
     parts = {
         key: float(value) for key, value in match.groupdict().items() if value and key != "sign"
     }
-    delta = timedelta(
-        days=parts.get("years", 0.0) * 365 + parts.get("months", 0.0) * 30 + parts.get("days", 0.0),
-        hours=parts.get("hours", 0.0),
-        minutes=parts.get("minutes", 0.0),
-        seconds=parts.get("seconds", 0.0),
-    )
+    try:
+        delta = timedelta(
+            days=parts.get("years", 0.0) * 365
+            + parts.get("months", 0.0) * 30
+            + parts.get("days", 0.0),
+            hours=parts.get("hours", 0.0),
+            minutes=parts.get("minutes", 0.0),
+            seconds=parts.get("seconds", 0.0),
+        )
+    except OverflowError as exc:
+        raise InvalidArgumentError(f"xs:duration out of range: {text[:64]!r}") from exc
     return -delta if match.group("sign") else delta
 
 

@@ -14,6 +14,7 @@ from broker.protocols.onvif.errors import (
     InvalidArgumentError,
     InvalidFilterError,
     MalformedRequestError,
+    MustUnderstandError,
     NotAuthorizedError,
     PullMessagesLimitError,
     ResourceUnknownError,
@@ -138,7 +139,9 @@ def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text).total_seconds() == seconds
 
 
-@pytest.mark.parametrize("text", ["P", "PT", "60", "PTS", "P1H", "PT1.S", "P" + "9" * 13 + "D"])
+@pytest.mark.parametrize(
+    "text", ["P", "PT", "60", "PTS", "P1H", "PT1.S", "P" + "9" * 13 + "D", "P" + "9" * 12 + "D"]
+)
 def test_invalid_durations(text: str) -> None:
     with pytest.raises(InvalidArgumentError):
         parse_duration(text)
@@ -351,3 +354,18 @@ def test_throttle_locks_out_after_failures_and_forgets_old_ones() -> None:
     for _ in range(100):
         off.failed("10.0.0.3", NOW)
     assert not off.locked("10.0.0.3", NOW)
+
+
+def test_unknown_must_understand_headers_are_a_must_understand_fault() -> None:
+    block = f'<x:Routing xmlns:x="urn:other" xmlns:s="{ns.SOAP_ENV}" s:mustUnderstand="true"/>'
+    with pytest.raises(MustUnderstandError) as caught:
+        parse_request(envelope("<tds:GetDeviceInformation/>", block))
+    assert caught.value.http_status == 500
+    fault = etree.fromstring(build_fault(caught.value))
+    assert (
+        fault.findtext(f".//{{{ns.SOAP_ENV}}}Code/{{{ns.SOAP_ENV}}}Value") == "env:MustUnderstand"
+    )
+    understood = security_header().replace(
+        "<wsse:Security ", f'<wsse:Security xmlns:s="{ns.SOAP_ENV}" s:mustUnderstand="1" ', 1
+    )
+    assert parse_username_token(parse_request(envelope("<tds:GetScopes/>", understood)).header)

@@ -214,3 +214,25 @@ def test_camera_messages_map_to_valid_events_or_clear_rejections(
         return
     if event is not None:
         assert decode_event(encode(event)) == event  # identifiers and sizes pass the wire contract
+
+
+async def test_an_internal_error_still_answers_soap_and_the_server_lives_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with running_output("onvif-bug") as output:
+        url = f"http://127.0.0.1:{output.port}/onvif/device_service"
+        real = EventService.handle
+
+        async def broken(self: EventService, *args: object, **kwargs: object) -> object:
+            raise RuntimeError("injected bug")
+
+        before = rejected("internal_error")
+        async with httpx.AsyncClient(timeout=30) as http:
+            monkeypatch.setattr(EventService, "handle", broken)
+            response = await http.post(url, content=envelope("<tds:GetSystemDateAndTime/>"))
+            assert response.status_code == 500
+            assert b"internal error" in response.content
+            monkeypatch.setattr(EventService, "handle", real)
+            ok = await http.post(url, content=envelope("<tds:GetSystemDateAndTime/>"))
+            assert ok.status_code == 200
+        assert rejected("internal_error") == before + 1
