@@ -97,3 +97,46 @@ def test_table_lists_fixes_for_failures() -> None:
     assert "fix: issue credentials" in text
     assert "2 checks: 1 failed, 0 warnings" in text
     assert os.linesep in text or "\n" in text
+
+
+def test_doctor_end_to_end_on_an_agent_config(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from streetsense.cli import main
+
+    card = build_tiny_model(tmp_path / "model")
+    config = tmp_path / "agent.yaml"
+    config.write_text(
+        f"""
+site: s1
+agent: a1
+broker: {{host: 127.0.0.1, port: {mosquitto.port}}}
+outbox: {{path: {tmp_path}/spool/outbox.sqlite3}}
+model: {{card: {card}}}
+cameras:
+  - {{name: demo, url: {DEMO_MEDIA}}}
+"""
+    )
+    with SntpServer(0.0) as ntp:
+        monkeypatch.setenv("STREETSENSE_NTP_SERVER", f"127.0.0.1:{ntp.port}")
+        assert main(["doctor", "--config", str(config)]) == 0
+    table = capsys.readouterr().out
+    for check in ("config", "model", "camera demo", "broker", "spool", "clock offset"):
+        assert check in table
+    assert "0 failed" in table
+
+    mosquitto.kill()
+    assert main(["doctor", "--config", str(config)]) == 1
+    assert "fix:" in capsys.readouterr().out
+
+
+def test_doctor_reports_a_broken_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from streetsense.cli import main
+
+    config = tmp_path / "agent.yaml"
+    config.write_text("site: s1\nagent: a1\ncamras: []\n")
+    assert main(["doctor", "--config", str(config)]) == 1
+    assert "camras (line 3)" in capsys.readouterr().out
