@@ -208,20 +208,34 @@ class MqttIngest:
                 apply_status(verdict)
             else:
                 count_rejection(incoming.topic, verdict)
-        delay = 0.5
-        while accepted:
+        if accepted:
             try:
-                await self._accept(accepted)
-                break
-            except StorageError as exc:
-                # not acked: nothing is lost; the broker holds the messages meanwhile
-                logger.warning("cannot queue %d event(s), retrying: %s", len(accepted), exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                await self._accept_durably(accepted)
+            except Exception:  # a bug, not the storage: isolate the event that trips it
+                logger.exception("accepting a batch failed; retrying its events one by one")
+                for item in accepted:
+                    try:
+                        await self._accept_durably([item])
+                    except Exception:
+                        logger.exception("event %s cannot be accepted", item.event.event_id)
+                        metrics.REJECTED.labels("mqtt", "internal_error").inc()
         for incoming in batch:
             if incoming.qos > 0 and incoming.generation == self._generation:
                 self._client.ack(incoming.mid, incoming.qos)
             # a message from an earlier connection is redelivered on this one
+
+    async def _accept_durably(self, items: list[EventIn]) -> None:
+        """Accept ``items``; while the storage is down, keep retrying (nothing is acked)."""
+        delay = 0.5
+        while True:
+            try:
+                await self._accept(items)
+                return
+            except StorageError as exc:
+                # not acked: nothing is lost; the broker holds the messages meanwhile
+                logger.warning("cannot queue %d event(s), retrying: %s", len(items), exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     # -- publishing -------------------------------------------------------
 
