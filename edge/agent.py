@@ -194,8 +194,14 @@ class Agent:
                 stop()
             except Exception:
                 logger.exception("stopping %s failed", name)
-        for reader in self.readers.values():
-            reader.stop(timeout)
+        stoppers = [
+            threading.Thread(target=reader.stop, args=(timeout,), name=f"stop-{name}")
+            for name, reader in self.readers.items()
+        ]  # in parallel: a reader blocked in FFmpeg may take its read timeout to stop
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join(timeout + 1)
         pipeline = self._pipeline
         if pipeline is not None:
             pipeline.engine.stop(timeout)
