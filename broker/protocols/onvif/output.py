@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +22,7 @@ from broker.protocols.onvif.wssecurity import UsernameTokenVerifier
 from events import Event
 
 logger = logging.getLogger(__name__)
+_RECENT_IDS = 10_000  # a redelivery of one of these is not queued twice
 
 
 def _utc_now() -> datetime:
@@ -30,7 +32,8 @@ def _utc_now() -> datetime:
 class OnvifEventsOutput:
     """An :class:`~broker.outputs.base.OutputTransport` serving an ONVIF event service.
 
-    ``deliver`` queues the event in every live pull point. While no VMS is
+    ``deliver`` queues the event in every live pull point (once per event id:
+    a redelivery by the core is not queued again). While no VMS is
     subscribed it answers RETRY (unless ``require_subscriber`` is off), so the
     core's durable queue keeps the events until a VMS subscribes.
     """
@@ -87,6 +90,7 @@ class OnvifEventsOutput:
             port=config.listen_port,
             max_body_bytes=config.max_body_bytes,
         )
+        self._recent: OrderedDict[str, None] = OrderedDict()  # event ids already queued
         self._last_success: float | None = None
         self._last_error: str | None = None
 
@@ -114,7 +118,12 @@ class OnvifEventsOutput:
             self._last_error = "no ONVIF subscriber"
             OUTPUT_UP.labels(self._name).set(0)
             return DeliveryResult(Outcome.RETRY, "no ONVIF subscriber")
+        if event.event_id in self._recent:
+            return DeliveryResult(Outcome.DELIVERED, "already queued (same event id)")
         queued = self.manager.publish(from_event(event))
+        self._recent[event.event_id] = None
+        if len(self._recent) > _RECENT_IDS:
+            self._recent.popitem(last=False)
         self._last_success = time.time()
         OUTPUT_UP.labels(self._name).set(1 if self.manager.active else 0)
         if queued == 0:

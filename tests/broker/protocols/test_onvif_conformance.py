@@ -142,6 +142,8 @@ async def test_pull_point_receives_incident_phases_then_renews_and_unsubscribes(
         end = make_event(Phase.END, incident_id=start.incident_id, confidence=0.5)
         for event in (start, update, end):
             assert (await output.deliver(event)).outcome is Outcome.DELIVERED
+        redelivered = await output.deliver(update)  # the core retried after a crash, say
+        assert redelivered.outcome is Outcome.DELIVERED and "already" in redelivered.detail
         gauge = {"output": "onvif-lifecycle"}
         assert counter("streetsense_adapter_onvif_subscriptions", gauge) == 1
         messages = await pull_all(service, 3)
