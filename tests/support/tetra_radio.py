@@ -97,6 +97,8 @@ class TetraRadio:
         self.commands: list[str] = []
         self.echo = True
         self.muted = False  # a terminal that is booting or hung: reads but never answers
+        self.slow_sends = 0  # answer this many AT+CMGS late, after answer_delay_s
+        self.answer_delay_s = 1.0
         self._service: int | None = None
         self._instance = 0
         self._socat: subprocess.Popen[bytes] | None = None
@@ -308,12 +310,20 @@ class TetraRadio:
         sds = _decode(called, bits, data)
         self.sent.append(sds)
         self._instance += 1
-        self.write(f"\r\n+CMGS: {self._instance},{sds.reference}\r\n".encode() + b"\r\nOK\r\n")
+        answer = f"\r\n+CMGS: {self._instance},{sds.reference}\r\n".encode() + b"\r\nOK\r\n"
+        if self.slow_sends > 0:
+            self.slow_sends -= 1
+            self._later(self.answer_delay_s, self.write, answer)
+        else:
+            self.write(answer)
         if sds.message_type == 0 and sds.report_request:
             status = self.handsets.get(called, self.default_status)
             if status is not None:
                 report = bytes([sds.protocol_id, 0x10, status, sds.reference])
-                timer = threading.Timer(self.report_delay_s, self.inject_sds, (called, report))
-                timer.daemon = True
-                self._timers.append(timer)
-                timer.start()
+                self._later(self.report_delay_s, self.inject_sds, called, report)
+
+    def _later(self, delay: float, action: Callable[..., None], *args: object) -> None:
+        timer = threading.Timer(delay, action, args)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()

@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 PROTOCOL = "tetra"
 _PROGRESS_LIMIT = 1000  # events whose partial progress is remembered
+_QUIET_S = 0.5  # silence on the line that ends a resynchronisation
 _REPORT_FOR = {
     "none": pdu.ReportRequest.NONE,
     "received": pdu.ReportRequest.RECEIVED,
@@ -57,6 +58,8 @@ HINT = "Reply ACK <id>, FALSE <id> or CONFIRM <id>"
 class _Pending:
     command: str
     done: asyncio.Future[at.Ok | at.Error]
+    reference: int | None = None  # the message reference of an AT+CMGS
+    stale: bool = False  # skipping a late answer that belongs to an earlier AT+CMGS
     lines: list[at.Line] = field(default_factory=list)
 
 
@@ -91,6 +94,8 @@ class TetraPeiTransport:
         self._progress: OrderedDict[str, set[str]] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._init_task: asyncio.Task[None] | None = None
+        self._last_rx = 0.0
+        self._resync = False  # a command timed out: its late answer must not be taken for the next
 
     @property
     def name(self) -> str:
@@ -170,6 +175,7 @@ class TetraPeiTransport:
                 waiter.set_exception(error)
 
     def _on_bytes(self, data: bytes) -> None:
+        self._last_rx = asyncio.get_running_loop().time()
         for line in self._splitter.feed(data):
             self._on_line(line)
 
@@ -193,36 +199,79 @@ class TetraPeiTransport:
         if pending is None or pending.done.done():
             logger.debug("unsolicited line from the radio: %s", line)
             return
-        if isinstance(parsed, at.Ok | at.Error):
-            pending.done.set_result(parsed)
-        else:
+        if isinstance(parsed, at.CmgsResult) and self._is_stale(pending, parsed):
+            pending.stale = True
+        elif isinstance(parsed, at.Ok | at.Error):
+            if pending.stale:  # the final result of the earlier command
+                pending.stale = False
+            else:
+                pending.done.set_result(parsed)
+        elif not pending.stale:
             pending.lines.append(parsed)
+
+    @staticmethod
+    def _is_stale(pending: _Pending, result: at.CmgsResult) -> bool:
+        reference = result.message_reference
+        stale = pending.reference is not None and reference not in (None, pending.reference)
+        if stale:
+            PROTOCOL_REJECTED.labels(PROTOCOL, "late_answer").inc()
+            logger.warning(
+                "late +CMGS for reference %s skipped (waiting for %s)", reference, pending.reference
+            )
+        return stale
 
     # --- commands ---------------------------------------------------------------------
 
-    async def _command(self, label: str, data: bytes) -> list[at.Line]:
-        """Send one command; its information lines, or RadioCommandError/RadioTimeoutError."""
+    async def _command(
+        self, label: str, data: bytes, reference: int | None = None
+    ) -> list[at.Line]:
+        """Send one command; its information lines, or RadioCommandError/RadioTimeoutError.
+
+        ``reference`` is the message reference of an ``AT+CMGS``: a ``+CMGS`` with
+        another reference is a late answer to an earlier send and is skipped.
+        """
         async with self._command_lock:
-            loop = asyncio.get_running_loop()
-            pending = _Pending(label, loop.create_future())
-            self._pending = pending
-            try:
-                await self._link.write(data)
-                PROTOCOL_MESSAGES.labels(self._name, "out", "at_command").inc()
-                final = await asyncio.wait_for(pending.done, self.config.command_timeout_s)
-            except TimeoutError as exc:
-                raise RadioTimeoutError(
-                    f"{label}: no answer in {self.config.command_timeout_s}s"
-                ) from exc
-            finally:
-                self._pending = None
+            if self._resync:
+                await self._resynchronise()
+            final, lines = await self._exchange(label, data, reference)
         if isinstance(final, at.Error):
             PROTOCOL_MESSAGES.labels(self._name, "in", "error").inc()
             description = (
                 self.config.cme_errors.get(final.code, "") if final.code is not None else ""
             )
             raise RadioCommandError(label, final.code, description)
-        return pending.lines
+        return lines
+
+    async def _exchange(
+        self, label: str, data: bytes, reference: int | None = None
+    ) -> tuple[at.Ok | at.Error, list[at.Line]]:
+        pending = _Pending(label, asyncio.get_running_loop().create_future(), reference)
+        self._pending = pending
+        try:
+            await self._link.write(data)
+            PROTOCOL_MESSAGES.labels(self._name, "out", "at_command").inc()
+            final = await asyncio.wait_for(pending.done, self.config.command_timeout_s)
+        except TimeoutError as exc:
+            self._resync = True
+            raise RadioTimeoutError(
+                f"{label}: no answer in {self.config.command_timeout_s}s"
+            ) from exc
+        finally:
+            self._pending = None
+        return final, pending.lines
+
+    async def _resynchronise(self) -> None:
+        """After a timeout the radio may still answer the old command: spend that late
+        answer on a harmless ``AT``, then let the line go quiet before the real command."""
+        await self._exchange("AT (resync)", at.command_line("AT"))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.command_timeout_s
+        while True:
+            idle = loop.time() - self._last_rx
+            if idle >= _QUIET_S or loop.time() >= deadline:
+                break
+            await asyncio.sleep(_QUIET_S - idle)
+        self._resync = False
 
     def _next_reference(self) -> int:
         for _ in range(255):
@@ -284,7 +333,7 @@ class TetraPeiTransport:
             waiter = asyncio.get_running_loop().create_future()
             self._reports[reference] = waiter
         try:
-            lines = await self._command("AT+CMGS", at.send_sds(destination.ssi, payload))
+            lines = await self._command("AT+CMGS", at.send_sds(destination.ssi, payload), reference)
             PROTOCOL_MESSAGES.labels(self._name, "out", "sds_transfer").inc()
             self._check_cmgs(lines, reference)
             if waiter is None:
@@ -392,7 +441,7 @@ class TetraPeiTransport:
             report = pdu.encode_report(
                 message.message_reference, 0x00, protocol_id=message.protocol_id
             )
-            await self._send_quietly(sender, report)
+            await self._send_quietly(sender, report, message.message_reference)
         allowed = self.config.accept_replies_from
         if allowed is not None and sender not in allowed:
             PROTOCOL_REJECTED.labels(PROTOCOL, "sender_not_allowed").inc()
@@ -423,16 +472,17 @@ class TetraPeiTransport:
             await self._answer(sender, f"unknown id {reply.alert_ref}")
 
     async def _answer(self, ssi: str, text: str) -> None:
+        reference = self._next_reference()
         payload = pdu.encode_text_transfer(
-            self._next_reference(),
+            reference,
             to_latin1(text)[: self.config.max_chars],
             report_request=pdu.ReportRequest.NONE,
         )
-        await self._send_quietly(ssi, payload)
+        await self._send_quietly(ssi, payload, reference)
 
-    async def _send_quietly(self, ssi: str, payload: bytes) -> None:
+    async def _send_quietly(self, ssi: str, payload: bytes, reference: int) -> None:
         try:
-            await self._command("AT+CMGS", at.send_sds(ssi, payload))
+            await self._command("AT+CMGS", at.send_sds(ssi, payload), reference)
             PROTOCOL_MESSAGES.labels(self._name, "out", "sds_transfer").inc()
         except (RadioCommandError, RadioTimeoutError, LinkDownError) as exc:
             logger.warning("answer to %s not sent: %s", ssi, exc)

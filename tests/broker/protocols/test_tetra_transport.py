@@ -243,6 +243,30 @@ async def test_radio_that_does_not_answer_is_initialised_once_it_does(
         await output.close()
 
 
+async def test_late_answer_is_not_taken_for_the_next_command(
+    radio: TetraRadio, context: RecordingContext
+) -> None:
+    config = make_config(radio, command_timeout_s=0.6, destinations=[{"ssi": GROUP, "group": True}])
+    output = TetraPeiTransport(config, "radio", context)
+    await output.start()
+    try:
+        assert await output.wait_ready(15)
+        radio.answer_delay_s = 0.9
+        radio.slow_sends = 2  # +CMGS/OK of the next two sends come after the 0.6 s timeout
+        first = await output.deliver(make_event())
+        assert first.outcome is Outcome.RETRY
+        assert "no answer" in first.detail
+        # without resynchronisation the first send's late OK would pass for the second's
+        second = await output.deliver(make_event(event_id="evt_0002abcd"))
+        assert second.outcome is Outcome.RETRY, second.detail
+        assert "no answer" in second.detail
+        third = await output.deliver(make_event(event_id="evt_0003abcd"))
+        assert third.outcome is Outcome.DELIVERED, third.detail
+        assert "AT" in radio.commands  # the resynchronising probe
+    finally:
+        await output.close()
+
+
 async def test_handset_reply_becomes_an_operator_action(
     radio: TetraRadio, transport: TetraPeiTransport, context: RecordingContext
 ) -> None:
