@@ -21,13 +21,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
+from edge.agent.health import AgentHealth
+from edge.agent.pipeline import Pipeline, build_pipeline
 from edge.api import ApiServer
-from edge.clips import InvalidFrameError, Preprocessor
+from edge.clips import InvalidFrameError
 from edge.config import AgentConfig
 from edge.fusion import Fusion, SnapshotStore
-from edge.inference import InferenceEngine, LoadedModel, ModelError, load_model
+from edge.inference import ModelError
 from edge.metrics import DROPS, QUEUE_DEPTH
 from edge.outbox import Outbox
 from edge.outbox.metrics import INBOUND_REJECTED
@@ -43,31 +44,6 @@ SWEEP_S = 60.0
 VERSION = "0.1.0"
 
 
-@dataclass(frozen=True, slots=True)
-class AgentHealth:
-    """A snapshot of the agent's state for /healthz, /readyz and the demo."""
-
-    alive: bool
-    ready: bool
-    reasons: tuple[str, ...]  # why the agent is not ready (empty when ready)
-    model: str | None  # "name version (form, providers)" once loaded
-    model_error: str | None
-    broker_connected: bool
-    outbox_backlog: int
-    open_incidents: int
-    cameras: tuple[CameraHealth, ...]
-    broker_error: str = ""  # why the broker is not connected, when it is not
-
-
-@dataclass(frozen=True, slots=True)
-class _Pipeline:
-    """Everything that exists only once the model is loaded."""
-
-    model: LoadedModel
-    engine: InferenceEngine
-    preprocessors: dict[str, Preprocessor]
-
-
 class Agent:
     """One edge agent, usable in-process: ``start()``, ``health()``, ``stop()``."""
 
@@ -76,7 +52,7 @@ class Agent:
         self._clock = clock
         self._stop = threading.Event()
         self._started = False
-        self._pipeline: _Pipeline | None = None
+        self._pipeline: Pipeline | None = None
         self._model_error: str | None = "not loaded yet"
         self._latest_masked: dict[str, Frame] = {}
         self._recent: deque[Event] = deque(maxlen=config.pipeline.recent_events)
@@ -323,29 +299,16 @@ class Agent:
 
     def _try_load_model(self) -> None:
         try:
-            model = load_model(self.config.model)
+            pipeline = build_pipeline(self.config, self._on_result)
         except ModelError as exc:
             self._model_unavailable(str(exc))
             return
-        engine = InferenceEngine(model, self._on_result, clips=self.config.clips)
-        preprocessors = {
-            camera.name: Preprocessor.from_card(model.card, camera.privacy_masks)
-            for camera in self.config.cameras
-        }
-        for camera in self.config.cameras:
-            if abs(camera.analysis_fps - model.card.input.sample_fps) > 1e-6:
-                logger.warning(
-                    "camera %s: analysis_fps %s differs from the model's sample_fps %s; "
-                    "its windows will be judged as gaps and skipped (counted)",
-                    camera.name,
-                    camera.analysis_fps,
-                    model.card.input.sample_fps,
-                )
-        self.fusion.set_alerts(model.card.alerts)
-        engine.start()
-        self._pipeline = _Pipeline(model, engine, preprocessors)
+        card = pipeline.model.card
+        self.fusion.set_alerts(card.alerts)
+        pipeline.engine.start()
+        self._pipeline = pipeline
         self._model_error = None
-        logger.info("model %s %s ready (%s)", model.card.name, model.card.version, model.form)
+        logger.info("model %s ready", pipeline.describe())
 
     def _model_unavailable(self, error: str) -> None:
         if error != self._model_error:
