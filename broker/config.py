@@ -251,6 +251,11 @@ class AdapterConfig(_Model):
         default=7 * 24 * 3600.0, gt=0, description="How long event ids are remembered for dedupe."
     )
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Delivery retries.")
+    attempt_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Longest one delivery attempt may take before it counts as a retry.",
+    )
     poll_interval_s: float = Field(
         default=0.2, gt=0, le=10, description="How often an idle delivery worker looks for work."
     )

@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 HEALTH_INTERVAL_S = 1.0
 PRUNE_INTERVAL_S = 600.0
+STOP_GRACE_S = 10.0
 
 
 class _Server(uvicorn.Server):
@@ -63,6 +64,7 @@ class Adapter:
         self._ingest: MqttIngest | None = None
         self._transports: dict[str, tuple[str, OutputTransport]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._workers: list[tuple[DeliveryWorker, asyncio.Task[None]]] = []
         self._app: FastAPI | None = None
         self._server: _Server | None = None
         self._server_task: asyncio.Task[None] | None = None
@@ -148,9 +150,11 @@ class Adapter:
                 database=database,
                 policy=config.retry,
                 poll_interval_s=config.poll_interval_s,
+                attempt_timeout_s=config.attempt_timeout_s,
             )
             core.on_enqueued(name, worker.wake)
-            self._tasks.append(asyncio.create_task(worker.run(), name=f"deliver-{name}"))
+            task = asyncio.create_task(worker.run(), name=f"deliver-{name}")
+            self._workers.append((worker, task))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         ingest = MqttIngest(config.mqtt, core.accept_async)
         self._ingest = ingest
@@ -213,6 +217,7 @@ class Adapter:
         if self._ingest is not None:
             await self._ingest.stop()
             self._ingest = None
+        await self._stop_workers()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -228,6 +233,20 @@ class Adapter:
         if self._database is not None:
             await asyncio.to_thread(self._database.close)
             self._database = None
+
+    async def _stop_workers(self) -> None:
+        """Let deliveries in progress finish (bounded), so a planned stop repeats none."""
+        for worker, _ in self._workers:
+            worker.request_stop()
+        tasks = [task for _, task in self._workers]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+            for task in pending:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._workers.clear()
 
     async def __aenter__(self) -> Adapter:
         await self.start()

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 
@@ -40,6 +41,7 @@ class DeliveryWorker:
         database: Database,
         policy: RetryPolicy,
         poll_interval_s: float = 0.2,
+        attempt_timeout_s: float = 60.0,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -49,6 +51,8 @@ class DeliveryWorker:
         self._db = database
         self._policy = policy
         self._poll = poll_interval_s
+        self._attempt_timeout = attempt_timeout_s
+        self._stop = threading.Event()
         self._clock = clock
         self._rng = rng
         self._wakeup = asyncio.Event()
@@ -68,11 +72,18 @@ class DeliveryWorker:
         else:
             loop.call_soon_threadsafe(self._wakeup.set)
 
+    def request_stop(self) -> None:
+        """Finish the delivery in progress (if any), then leave :meth:`run`."""
+        self._stop.set()
+        self.wake()
+
     async def run(self) -> None:
-        """Deliver until cancelled."""
+        """Deliver until cancelled or asked to stop."""
         self._loop = asyncio.get_running_loop()
-        while True:
+        while not self._stop.is_set():
             wait = await self.step()
+            if self._stop.is_set():
+                return
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout=min(wait, _MAX_WAIT))
@@ -102,7 +113,10 @@ class DeliveryWorker:
         except EventError as exc:  # cannot happen for rows this adapter wrote
             return DeliveryResult(Outcome.REJECTED, f"stored payload unreadable: {exc}")
         try:
-            return await self.transport.deliver(event)
+            return await asyncio.wait_for(self.transport.deliver(event), self._attempt_timeout)
+        except TimeoutError:
+            logger.warning("output %s: deliver() exceeded %gs", self.name, self._attempt_timeout)
+            return DeliveryResult(Outcome.RETRY, f"no answer within {self._attempt_timeout:g}s")
         except Exception as exc:  # a transport bug must not stop the worker
             logger.exception("output %s: deliver() raised", self.name)
             return DeliveryResult(Outcome.RETRY, f"transport error: {type(exc).__name__}: {exc}")

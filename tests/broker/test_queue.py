@@ -7,6 +7,7 @@ test_outage.py against a real HTTP server.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Iterable
 
@@ -221,3 +222,42 @@ def test_only_one_postgres_instance_leads_an_output(pg_schema: str) -> None:
     finally:
         first.close()
         second.close()
+
+
+class SlowOutput(FakeOutput):
+    def __init__(self, name: str, delay: float) -> None:
+        super().__init__(name)
+        self.delay = delay
+        self.started = asyncio.Event()
+
+    async def deliver(self, event: Event) -> DeliveryResult:
+        self.started.set()
+        await asyncio.sleep(self.delay)
+        return await super().deliver(event)
+
+
+async def test_stop_lets_the_delivery_in_progress_finish(database: Database) -> None:
+    clock, queue = Clock(), SqlDeliveryQueue(database)
+    event = make_event()
+    enqueue(database, queue, "a", [event], clock.now)
+    output = SlowOutput("a", delay=0.5)
+    worker = worker_for(output, database, clock)
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(output.started.wait(), 10)
+    worker.request_stop()
+    await asyncio.wait_for(task, 10)
+    assert output.delivered == [event.event_id]
+    assert queue.head("a") is None  # settled, so a restart will not repeat it
+
+
+async def test_a_hanging_transport_counts_as_a_retry(database: Database) -> None:
+    clock, queue = Clock(), SqlDeliveryQueue(database)
+    enqueue(database, queue, "a", [make_event()], clock.now)
+    worker = DeliveryWorker(
+        transport=SlowOutput("a", delay=30), queue=queue, database=database, policy=POLICY,
+        clock=clock, attempt_timeout_s=0.2,
+    )  # fmt: skip
+    assert await worker.step() == 0.0
+    head = queue.head("a")
+    assert head is not None and head.attempts == 1
+    assert head.last_error == "no answer within 0.2s"
