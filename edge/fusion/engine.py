@@ -129,10 +129,12 @@ class Fusion:
                     alert = self._alerts[label]
                     key = IncidentKey(SourceKind.CAMERA, camera, alert.category)
                     self._add(out, self._book.observe(key, None))
-            for (_, sensor), rule_track in self._rules.items():
+            for (name, sensor), rule_track in list(self._rules.items()):
                 if rule_track.expire(now):
                     key = IncidentKey(SourceKind.SENSOR, sensor, rule_track.rule.category)
                     self._add(out, self._book.observe(key, None))
+                elif rule_track.idle(now):  # forget silent sensors: memory stays bounded
+                    del self._rules[(name, sensor)]
             out.extend(self._book.heartbeats())
         return out
 

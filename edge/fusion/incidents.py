@@ -152,6 +152,8 @@ class IncidentBook:
     def heartbeats(self) -> list[Event]:
         """UPDATEs for open, undismissed incidents whose last event is a heartbeat old."""
         now = self._clock()
+        for key in [k for k, until in self._cooldown_until.items() if until <= now]:
+            del self._cooldown_until[key]  # expired cooldowns: memory stays bounded
         return [
             self._emit(key, incident, Phase.UPDATE, incident.last, now)
             for key, incident in list(self._open.items())

@@ -65,6 +65,14 @@ class RuleTrack:
             return True
         return False
 
+    def idle(self, now: float) -> bool:
+        """Inactive, with nothing pending, and silent for ``stale_after_s``: safe to forget."""
+        return (
+            not self.active
+            and self.above_since is None
+            and now - self.last_at >= self.rule.stale_after_s
+        )
+
     def _reset(self) -> None:
         self.active = False
         self.above_since = None

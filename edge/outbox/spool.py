@@ -208,7 +208,7 @@ class Spool:
     def oldest_enqueued_at(self) -> float | None:
         """When the oldest unacknowledged event was stored, or None when empty."""
         with self._lock:
-            row = self._db.execute("SELECT MIN(enqueued_at) FROM outbox").fetchone()
+            row = self._db.execute("SELECT enqueued_at FROM outbox ORDER BY seq LIMIT 1").fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
     def dead_letters(self) -> int:

@@ -452,3 +452,18 @@ def test_unknown_labels_and_unconfigured_cameras_are_ignored() -> None:
     assert fusion.on_classification(clip("cam1", T0, walking=0.99)) == []
     fusion.set_alerts({})
     assert fusion.on_classification(clip("cam1", T0, fight=0.99)) == []
+
+
+def test_silent_sensors_are_forgotten_so_memory_stays_bounded() -> None:
+    rule = CALL.model_copy(update={"stale_after_s": 60.0})
+    fusion, clock = make(FusionConfig(sensor_rules=(rule,), correlations=()))
+    for n in range(100):  # many sensors, none pressed
+        fusion.on_reading(reading(f"b{n}", "call_button", 0, T0, unit="bool"))
+    assert len(fusion._rules) == 100
+    clock.now = T0 + 61
+    assert fusion.tick() == []
+    assert len(fusion._rules) == 0
+    # a forgotten sensor starts afresh
+    assert [e.phase for e in fusion.on_reading(reading("b1", "call_button", 1, clock.now))] == [
+        Phase.START
+    ]
