@@ -146,25 +146,30 @@ class EventService:
     def _authenticate(self, request: SoapRequest, name: str, now: datetime, peer: str) -> None:
         if name in _NO_AUTH:
             return
-        token = parse_username_token(request.header)
-        if token is None and self._settings.pre_auth_discovery and name in _PRE_AUTH:
-            return
-        if self._throttle.locked(peer, now):
-            raise NotAuthorizedError("too many failed logins; try later", reason="throttled")
+        token = None
         try:
+            token = parse_username_token(request.header)
+            if token is None and self._settings.pre_auth_discovery and name in _PRE_AUTH:
+                return
+            self._check_throttle(peer, now)
             user = self._verifier.verify(token, now)
         except NotAuthorizedError as exc:
-            self._throttle.failed(peer, now)
+            if exc.reason != "throttled":
+                self._throttle.failed(peer, now)
             logger.warning(
-                "onvif %s: %s refused from %s: %s (%s)",
+                "onvif %s: %s refused from %s: %s (user %r)",
                 self._output,
                 name,
                 peer or "?",
                 exc.reason,
-                token.username[:64] if token else "no token",
+                token.username[:64] if token else None,
             )
             raise
         logger.debug("onvif %s: %s by %s from %s", self._output, name, user, peer or "?")
+
+    def _check_throttle(self, peer: str, now: datetime) -> None:
+        if self._throttle.locked(peer, now):
+            raise NotAuthorizedError("too many failed logins; try later", reason="throttled")
 
     def _endpoints(self, call: _Call) -> device_codec.Endpoints:
         base = (self._settings.advertised_url or call.base_url).rstrip("/")
