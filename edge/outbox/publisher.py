@@ -94,6 +94,7 @@ class Publisher:
         self._site = site
         self._agent = agent
         self._max_inflight = max_inflight
+        self._window = max_inflight  # clamped to the broker's Receive Maximum on connect
         self._version = version
         self._on_action = on_action
         self._on_command = on_command
@@ -210,7 +211,7 @@ class Publisher:
         flight = self._flight
         if not self._connected.is_set() or not self._dirty.is_set():
             return
-        free = self._max_inflight - len(flight.rows)
+        free = self._window - len(flight.rows)
         if free <= 0:
             return
         self._dirty.clear()
@@ -302,6 +303,8 @@ class Publisher:
         )
         self._backoff.reset()
         self.last_error = ""
+        receive_maximum = getattr(properties, "ReceiveMaximum", None)
+        self._window = min(self._max_inflight, max(1, int(receive_maximum or self._max_inflight)))
         client.publish(self._status_topic, self._status(AgentState.ONLINE), qos=1, retain=True)
         client.subscribe([(self._acks_topic, 1), (self._cmd_topic, 1)])
         self._flight.rows.clear()

@@ -345,3 +345,22 @@ def test_operator_actions_are_delivered_and_malformed_ones_counted(
     finally:
         sender.loop_stop()
         sender.disconnect()
+
+
+def test_window_respects_the_broker_receive_maximum(
+    tmp_path: Path, make_outbox: Callable[..., Outbox], subscribers: list[Subscriber]
+) -> None:
+    broker = Mosquitto(tmp_path / "mq", extra_config="max_inflight_messages 3")
+    broker.start()
+    try:
+        sub = Subscriber(broker.port, f"{topics.agent_prefix(SITE, 'rmax')}events/#", "sub-rmax")
+        subscribers.append(sub)
+        outbox = make_outbox(broker.port, "rmax")
+        assert outbox.publisher.wait_connected(10)
+        for n in range(30):
+            assert outbox.submit(make_event(n))
+        wait_until(lambda: len(sub.unique_ids()) == 30, 20, "all events")
+        assert sub.unique_ids() == [f"evt-{n:08d}" for n in range(30)]
+        assert outbox.publisher._window == 3  # clamped from WINDOW (10)
+    finally:
+        broker.kill()
