@@ -20,7 +20,6 @@ import logging
 import random
 from collections import OrderedDict
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,9 +27,10 @@ from broker.metrics import PROTOCOL_MESSAGES, PROTOCOL_REJECTED
 from broker.outputs.base import AdapterContext, DeliveryResult, Outcome, OutputHealth
 from broker.protocols.milestone.health import HealthTracker
 from broker.protocols.milestone.template import SourceNames, Template, clean_text, event_fields
-from broker.protocols.tetra import at, pdu
+from broker.protocols.tetra import at, pdu, status
 from broker.protocols.tetra.alert_text import fit_text, parse_reply, to_latin1
 from broker.protocols.tetra.config import Destination, TetraConfig
+from broker.protocols.tetra.dialogue import PeiDialogue
 from broker.protocols.tetra.errors import (
     AtResponseError,
     LinkDownError,
@@ -45,22 +45,12 @@ logger = logging.getLogger(__name__)
 
 PROTOCOL = "tetra"
 _PROGRESS_LIMIT = 1000  # events whose partial progress is remembered
-_QUIET_S = 0.5  # silence on the line that ends a resynchronisation
 _REPORT_FOR = {
     "none": pdu.ReportRequest.NONE,
     "received": pdu.ReportRequest.RECEIVED,
     "consumed": pdu.ReportRequest.CONSUMED,
 }
 HINT = "Reply ACK <id>, FALSE <id> or CONFIRM <id>"
-
-
-@dataclass
-class _Pending:
-    command: str
-    done: asyncio.Future[at.Ok | at.Error]
-    reference: int | None = None  # the message reference of an AT+CMGS
-    stale: bool = False  # skipping a late answer that belongs to an earlier AT+CMGS
-    lines: list[at.Line] = field(default_factory=list)
 
 
 class TetraPeiTransport:
@@ -84,18 +74,19 @@ class TetraPeiTransport:
             reconnect_min_s=config.reconnect_min_s,
             reconnect_max_s=config.reconnect_max_s,
         )
-        self._splitter = at.LineSplitter()
-        self._expect_pdu: at.SdsHeader | None = None
-        self._pending: _Pending | None = None
-        self._command_lock = asyncio.Lock()
+        self._dialogue = PeiDialogue(
+            name,
+            self._link.write,
+            self._on_sds,
+            command_timeout_s=config.command_timeout_s,
+            cme_errors=config.cme_errors,
+        )
         self._reports: dict[int, asyncio.Future[pdu.DeliveryReport | pdu.ShortReport]] = {}
         self._reference = 0
         self._ready = asyncio.Event()
         self._progress: OrderedDict[str, set[str]] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._init_task: asyncio.Task[None] | None = None
-        self._last_rx = 0.0
-        self._resync = False  # a command timed out: its late answer must not be taken for the next
 
     @property
     def name(self) -> str:
@@ -135,8 +126,7 @@ class TetraPeiTransport:
 
     def _on_link_state(self, up: bool, detail: str) -> None:
         if up:
-            self._splitter = at.LineSplitter()
-            self._expect_pdu = None
+            self._dialogue.reset()
             if self._init_task is not None:
                 self._init_task.cancel()
             self._init_task = asyncio.get_running_loop().create_task(self._initialise())
@@ -151,9 +141,9 @@ class TetraPeiTransport:
         while self._link.is_open:
             try:
                 for command in self.config.init_commands:
-                    await self._command(command, at.command_line(command))
+                    await self._dialogue.command(command, at.command_line(command))
                 selection = at.service_selection(identity_type=self.config.identity_type)
-                await self._command("AT+CTSDS", selection)
+                await self._dialogue.command("AT+CTSDS", selection)
             except LinkDownError:
                 return
             except (RadioCommandError, RadioTimeoutError) as exc:
@@ -167,111 +157,14 @@ class TetraPeiTransport:
             logger.info("radio on %s ready", self.config.port)
             return
 
+    def _on_bytes(self, data: bytes) -> None:
+        self._dialogue.feed(data)
+
     def _fail_waiters(self, error: Exception) -> None:
-        if self._pending is not None and not self._pending.done.done():
-            self._pending.done.set_exception(error)
+        self._dialogue.fail(error)
         for waiter in self._reports.values():
             if not waiter.done():
                 waiter.set_exception(error)
-
-    def _on_bytes(self, data: bytes) -> None:
-        self._last_rx = asyncio.get_running_loop().time()
-        for line in self._splitter.feed(data):
-            self._on_line(line)
-
-    def _on_line(self, line: str) -> None:
-        if self._expect_pdu is not None:
-            header, self._expect_pdu = self._expect_pdu, None
-            self._on_sds(header, line)
-            return
-        try:
-            parsed = at.parse_line(line)
-        except AtResponseError as exc:
-            PROTOCOL_REJECTED.labels(PROTOCOL, "bad_line").inc()
-            logger.warning("unreadable line from the radio: %s", exc)
-            return
-        if isinstance(parsed, at.SdsHeader):
-            self._expect_pdu = parsed
-            return
-        if isinstance(parsed, at.Echo):
-            return
-        pending = self._pending
-        if pending is None or pending.done.done():
-            logger.debug("unsolicited line from the radio: %s", line)
-            return
-        if isinstance(parsed, at.CmgsResult) and self._is_stale(pending, parsed):
-            pending.stale = True
-        elif isinstance(parsed, at.Ok | at.Error):
-            if pending.stale:  # the final result of the earlier command
-                pending.stale = False
-            else:
-                pending.done.set_result(parsed)
-        elif not pending.stale:
-            pending.lines.append(parsed)
-
-    @staticmethod
-    def _is_stale(pending: _Pending, result: at.CmgsResult) -> bool:
-        reference = result.message_reference
-        stale = pending.reference is not None and reference not in (None, pending.reference)
-        if stale:
-            PROTOCOL_REJECTED.labels(PROTOCOL, "late_answer").inc()
-            logger.warning(
-                "late +CMGS for reference %s skipped (waiting for %s)", reference, pending.reference
-            )
-        return stale
-
-    # --- commands ---------------------------------------------------------------------
-
-    async def _command(
-        self, label: str, data: bytes, reference: int | None = None
-    ) -> list[at.Line]:
-        """Send one command; its information lines, or RadioCommandError/RadioTimeoutError.
-
-        ``reference`` is the message reference of an ``AT+CMGS``: a ``+CMGS`` with
-        another reference is a late answer to an earlier send and is skipped.
-        """
-        async with self._command_lock:
-            if self._resync:
-                await self._resynchronise()
-            final, lines = await self._exchange(label, data, reference)
-        if isinstance(final, at.Error):
-            PROTOCOL_MESSAGES.labels(self._name, "in", "error").inc()
-            description = (
-                self.config.cme_errors.get(final.code, "") if final.code is not None else ""
-            )
-            raise RadioCommandError(label, final.code, description)
-        return lines
-
-    async def _exchange(
-        self, label: str, data: bytes, reference: int | None = None
-    ) -> tuple[at.Ok | at.Error, list[at.Line]]:
-        pending = _Pending(label, asyncio.get_running_loop().create_future(), reference)
-        self._pending = pending
-        try:
-            await self._link.write(data)
-            PROTOCOL_MESSAGES.labels(self._name, "out", "at_command").inc()
-            final = await asyncio.wait_for(pending.done, self.config.command_timeout_s)
-        except TimeoutError as exc:
-            self._resync = True
-            raise RadioTimeoutError(
-                f"{label}: no answer in {self.config.command_timeout_s}s"
-            ) from exc
-        finally:
-            self._pending = None
-        return final, pending.lines
-
-    async def _resynchronise(self) -> None:
-        """After a timeout the radio may still answer the old command: spend that late
-        answer on a harmless ``AT``, then let the line go quiet before the real command."""
-        await self._exchange("AT (resync)", at.command_line("AT"))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.command_timeout_s
-        while True:
-            idle = loop.time() - self._last_rx
-            if idle >= _QUIET_S or loop.time() >= deadline:
-                break
-            await asyncio.sleep(_QUIET_S - idle)
-        self._resync = False
 
     def _next_reference(self) -> int:
         for _ in range(255):
@@ -333,7 +226,9 @@ class TetraPeiTransport:
             waiter = asyncio.get_running_loop().create_future()
             self._reports[reference] = waiter
         try:
-            lines = await self._command("AT+CMGS", at.send_sds(destination.ssi, payload), reference)
+            lines = await self._dialogue.command(
+                "AT+CMGS", at.send_sds(destination.ssi, payload), reference
+            )
             PROTOCOL_MESSAGES.labels(self._name, "out", "sds_transfer").inc()
             self._check_cmgs(lines, reference)
             if waiter is None:
@@ -377,13 +272,13 @@ class TetraPeiTransport:
         if isinstance(report, pdu.ShortReport):
             text = f"short report type {report.report_type}"
         else:
-            text = pdu.describe_status(report.status)
+            text = status.describe_status(report.status)
         verdict = report.verdict
         detail = f"{destination.ssi}: {text}"
-        if verdict is pdu.StatusVerdict.DELIVERED:
+        if verdict is status.StatusVerdict.DELIVERED:
             return DeliveryResult(Outcome.DELIVERED, detail)
         self._health.note_error(detail)
-        if verdict is pdu.StatusVerdict.REJECTED:
+        if verdict is status.StatusVerdict.REJECTED:
             return DeliveryResult(Outcome.REJECTED, detail)
         return DeliveryResult(Outcome.RETRY, detail)
 
@@ -482,7 +377,7 @@ class TetraPeiTransport:
 
     async def _send_quietly(self, ssi: str, payload: bytes, reference: int) -> None:
         try:
-            await self._command("AT+CMGS", at.send_sds(ssi, payload), reference)
+            await self._dialogue.command("AT+CMGS", at.send_sds(ssi, payload), reference)
             PROTOCOL_MESSAGES.labels(self._name, "out", "sds_transfer").inc()
         except (RadioCommandError, RadioTimeoutError, LinkDownError) as exc:
             logger.warning("answer to %s not sent: %s", ssi, exc)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.protocols.tetra import at, pdu
+from broker.protocols.tetra import at, pdu, status
 from broker.protocols.tetra.alert_text import fit_text, parse_reply, to_latin1
 from broker.protocols.tetra.errors import AtResponseError, PduError
 from events import ActionKind
@@ -134,20 +134,20 @@ def test_encode_report_matches_published_vector() -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "verdict"),
+    ("value", "verdict"),
     [
-        (0x00, pdu.StatusVerdict.DELIVERED),
-        (0x02, pdu.StatusVerdict.DELIVERED),
-        (0x21, pdu.StatusVerdict.DELIVERED),
-        (0x20, pdu.StatusVerdict.RETRY),
-        (0x4B, pdu.StatusVerdict.RETRY),
-        (0x45, pdu.StatusVerdict.REJECTED),
-        (0x4D, pdu.StatusVerdict.REJECTED),
-        (0x60, pdu.StatusVerdict.RETRY),
+        (0x00, status.StatusVerdict.DELIVERED),
+        (0x02, status.StatusVerdict.DELIVERED),
+        (0x21, status.StatusVerdict.DELIVERED),
+        (0x20, status.StatusVerdict.RETRY),
+        (0x4B, status.StatusVerdict.RETRY),
+        (0x45, status.StatusVerdict.REJECTED),
+        (0x4D, status.StatusVerdict.REJECTED),
+        (0x60, status.StatusVerdict.RETRY),
     ],
 )
-def test_delivery_status_verdicts(status: int, verdict: pdu.StatusVerdict) -> None:
-    assert pdu.status_verdict(status) is verdict
+def test_delivery_status_verdicts(value: int, verdict: status.StatusVerdict) -> None:
+    assert status.status_verdict(value) is verdict
 
 
 @settings(max_examples=300, deadline=None)
