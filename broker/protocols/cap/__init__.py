@@ -1,0 +1,31 @@
+"""OASIS CAP 1.2 output: events as Common Alerting Protocol alerts POSTed over HTTP.
+
+Output type ``cap``: :class:`~broker.protocols.cap.transport.CapHttpOutput`,
+config :class:`~broker.protocols.cap.config.CapOutputConfig`. The pure codec
+is :mod:`broker.protocols.cap.codec` (``encode_alert``/``decode_alert``) with
+the spec's element table in :mod:`broker.protocols.cap.spec`; the event mapping
+is :mod:`broker.protocols.cap.mapping`. Setup and semantics: docs/cap.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from broker.outputs.base import AdapterContext, OutputTransport
+    from broker.outputs.registry import OutputRegistry
+
+
+def _build(config: Any, name: str, context: AdapterContext) -> OutputTransport:
+    from broker.protocols.cap.transport import CapHttpOutput
+
+    return CapHttpOutput(config, name)
+
+
+def register(registry: OutputRegistry) -> None:
+    """Register the ``cap`` output type with the adapter."""
+    from broker.protocols.cap.config import CapOutputConfig
+
+    registry.register(
+        "cap", CapOutputConfig, _build, "OASIS CAP 1.2 alerts by HTTP POST to an aggregator"
+    )
