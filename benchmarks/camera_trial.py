@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ class TrialResult:
     inference_queue: float  # depth at the end
     connected: int  # cameras that delivered frames before the window
     window_started_at: float = 0.0  # time.time() when the window began
+    connect_s: float = 0.0  # from start until every camera delivered (or the limit)
     event_latency: dict[str, float] = field(default_factory=dict)  # agent histogram: le -> n
 
     @property
@@ -98,6 +100,20 @@ def _samples() -> dict[tuple[str, str], float]:
             elif sample.name == "streetsense_event_latency_seconds_bucket":
                 found[(sample.name, labels["le"])] = sample.value
     return found
+
+
+def _settle(connected: Callable[[], int], count: int, warmup_s: float) -> tuple[int, float]:
+    """Wait until every camera delivers (bounded), then ``warmup_s`` more.
+
+    Returns the cameras connected and how long connecting took.
+    """
+    started = time.monotonic()
+    deadline = started + 15.0 + 2.0 * count
+    while connected() < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    took = time.monotonic() - started
+    time.sleep(warmup_s)
+    return connected(), took
 
 
 def _agent_config(spec: TrialSpec, spool: Path) -> Any:
@@ -134,8 +150,11 @@ def run_agent(spec: TrialSpec) -> TrialResult:
         agent = Agent(config)
         agent.start()
         try:
-            time.sleep(spec.warmup_s)
-            connected = sum(1 for camera in agent.cameras() if camera.connected)
+            connected, connect_s = _settle(
+                lambda: sum(1 for camera in agent.cameras() if camera.connected),
+                len(spec.urls),
+                spec.warmup_s,
+            )
             started_at = time.time()
             before, cpu0, t0 = _samples(), _cpu(), time.monotonic()
             time.sleep(spec.window_s)
@@ -172,6 +191,7 @@ def run_agent(spec: TrialSpec) -> TrialResult:
         inference_queue=after.get(("streetsense_queue_depth", "inference"), 0.0),
         connected=connected,
         window_started_at=started_at,
+        connect_s=connect_s,
         event_latency={
             key: delta(metric, key)
             for (metric, key) in after
@@ -201,8 +221,11 @@ def run_baseline(spec: TrialSpec) -> TrialResult:
     card = _card(spec.card)
     running = start_baseline(spec.urls, Path(spec.card))
     try:
-        time.sleep(spec.warmup_s)
-        connected = sum(1 for stat in running.stats if stat.frames_read > 0)
+        connected, connect_s = _settle(
+            lambda: sum(1 for stat in running.stats if stat.frames_read > 0),
+            len(spec.urls),
+            spec.warmup_s,
+        )
         before = [(s.frames_read, s.sampled, s.clips_done) for s in running.stats]
         cpu0, t0 = _cpu(), time.monotonic()
         time.sleep(spec.window_s)
@@ -225,6 +248,7 @@ def run_baseline(spec: TrialSpec) -> TrialResult:
         drops={},
         inference_queue=0.0,
         connected=connected,
+        connect_s=connect_s,
     )
 
 
@@ -252,8 +276,9 @@ def run_decode(spec: TrialSpec) -> TrialResult:
     for thread in threads:
         thread.start()
     try:
-        time.sleep(spec.warmup_s)
-        connected = sum(1 for count in counts if count > 0)
+        connected, connect_s = _settle(
+            lambda: sum(1 for count in counts if count > 0), len(spec.urls), spec.warmup_s
+        )
         before, cpu0, t0 = list(counts), _cpu(), time.monotonic()
         time.sleep(spec.window_s)
         after, cpu1, t1 = list(counts), _cpu(), time.monotonic()
@@ -276,6 +301,7 @@ def run_decode(spec: TrialSpec) -> TrialResult:
         drops={},
         inference_queue=0.0,
         connected=connected,
+        connect_s=connect_s,
     )
 
 

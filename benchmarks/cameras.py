@@ -125,7 +125,7 @@ def run_trial(spec: TrialSpec, analysis_fps: float, mqtt_port: int = 0) -> Trial
             [sys.executable, "-m", "benchmarks.camera_trial", json.dumps(asdict(spec))],
             capture_output=True,
             text=True,
-            timeout=spec.warmup_s + spec.window_s + 120,
+            timeout=spec.warmup_s + spec.window_s + 2.0 * count + 150,
             cwd=ROOT,
             check=False,
         )
@@ -231,8 +231,8 @@ def decode_cost(
 def _rows(found: Search) -> str:
     lines = [
         f"| {found.impl}: cameras | verdict | CPU % of box | CPU ms/frame | RSS MiB "
-        "| slowest decode fps | slowest analysed fps | fewest clips / expected | box busy % |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| slowest decode fps | slowest analysed fps | fewest clips / expected | box busy % | connect s |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for trial in sorted(found.trials, key=lambda t: t.result.cameras):
         r = trial.result
@@ -240,7 +240,7 @@ def _rows(found: Search) -> str:
             f"| {r.cameras} | {trial.verdict} | {100 * r.cpu_s / r.window_s / cores():.0f} "
             f"| {r.cpu_ms_per_frame:.2f} | {r.rss_mib:.0f} | {min(r.decoded_fps):.1f} "
             f"| {min(r.analysed_fps):.2f} | {min(r.clips)} / {r.clips_expected:.1f} "
-            f"| {100 * trial.box_busy_s / trial.wall_s / cores():.0f} |"
+            f"| {100 * trial.box_busy_s / trial.wall_s / cores():.0f} | {r.connect_s:.1f} |"
         )
     return "\n".join(lines)
 
