@@ -117,11 +117,7 @@ def main() -> None:
             by_group[group].append(bool(ok))
         rows += [
             Measurement(f"{mode}: accuracy", "", [float(correct.mean())]),
-            Measurement(
-                f"{mode}: mean of per-group accuracy",
-                "",
-                [float(np.mean([np.mean(v) for v in by_group.values()]))],
-            ),  # fmt: skip
+            Measurement(f"{mode}: mean of per-group accuracy", "", [_group_mean(by_group)]),
             Measurement(f"{mode}: ROC AUC", "", [float(roc_auc_score(truth, scores[mode]))]),
         ]
     write_report(
