@@ -112,8 +112,10 @@ class GenericEventServer:
         separator: bytes = b"\r\n",
         encoding: str = "utf-8",
         rules: tuple[GenericEventRule, ...] = (),
+        echo_terminator: bytes | None = None,
     ) -> None:
         self.port = port
+        self.echo_terminator = echo_terminator  # None: the separator (CR LF without one)
         self.transport = transport
         self.echo = echo
         self.separator = separator
@@ -159,7 +161,10 @@ class GenericEventServer:
         if self.echo == "statistics":
             name = hits[0].name if hits else ""
             line = f"{self.request_number},{len(text)},{len(hits)},{name}"
-            return line.encode(self.encoding) + (self.separator or b"\r\n")
+            terminator = self.echo_terminator
+            if terminator is None:
+                terminator = self.separator or b"\r\n"
+            return line.encode(self.encoding) + terminator
         return b""
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -26,6 +26,7 @@ from broker.outputs.base import DeliveryResult, Outcome, OutputHealth
 from broker.protocols.milestone.config import MilestoneGenericConfig
 from broker.protocols.milestone.errors import EchoFormatError, RecordTooLongError
 from broker.protocols.milestone.generic_codec import (
+    MAX_ECHO_BYTES,
     EchoMode,
     GenericRecord,
     encode_record,
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 PROTOCOL = "milestone_generic"
 _READ_CHUNK = 4096
+_ECHO_IDLE_S = 0.2  # a pause that ends an unterminated statistics echo
 
 
 class MilestoneGenericTransport:
@@ -138,23 +140,46 @@ class MilestoneGenericTransport:
             if echo is EchoMode.BYTES:
                 data = await self._read_exactly(reader, len(record.payload))
                 return self._judge_bytes(record, data)
-            separator = config.resolved_separator
-            line = await asyncio.wait_for(reader.readuntil(separator), config.timeout_s)
+            line = await self._read_echo_line(reader)
             return self._judge_statistics(record, line)
         except asyncio.IncompleteReadError as exc:
             PROTOCOL_REJECTED.labels(PROTOCOL, "echo_incomplete").inc()
             return DeliveryResult(
                 Outcome.RETRY, f"connection closed after {len(exc.partial)} echo bytes"
             )
-        except asyncio.LimitOverrunError:
-            PROTOCOL_REJECTED.labels(PROTOCOL, "echo_oversize").inc()
-            return DeliveryResult(Outcome.RETRY, "echo without separator")
         finally:
             writer.close()
             try:
                 await asyncio.wait_for(writer.wait_closed(), config.timeout_s)
             except (OSError, TimeoutError):
                 logger.debug("closing the generic-event connection failed", exc_info=True)
+
+    async def _read_echo_line(self, reader: asyncio.StreamReader) -> bytes:
+        """One statistics echo: up to the separator, or what arrived before a short pause.
+
+        The documentation does not say whether the echo is terminated (Milestone's
+        stream sample copes with both), so a pause of ``_ECHO_IDLE_S`` after some
+        bytes, or the server closing, also ends it.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.timeout_s
+        separator = self.config.resolved_separator or b"\r\n"
+        data = b""
+        while separator not in data and len(data) <= MAX_ECHO_BYTES:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError("no statistics echo")
+            wait = min(remaining, _ECHO_IDLE_S) if data else remaining
+            try:
+                chunk = await asyncio.wait_for(reader.read(_READ_CHUNK), wait)
+            except TimeoutError:
+                if data:
+                    break
+                raise
+            if not chunk:
+                break
+            data += chunk
+        return data.split(separator, 1)[0]
 
     async def _read_exactly(self, reader: asyncio.StreamReader, size: int) -> bytes:
         return await asyncio.wait_for(reader.readexactly(size), self.config.timeout_s)

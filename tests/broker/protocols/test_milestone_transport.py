@@ -90,6 +90,17 @@ async def test_international_tcp_record_raises_the_generic_event(
     await transport.close()
 
 
+async def test_unterminated_statistics_echo_is_read_too() -> None:
+    server = GenericEventServer(free_port(), rules=(FIGHT_RULE,), echo_terminator=b"")
+    await server.start()
+    try:
+        result = await generic(server).deliver(make_event())
+        assert result.outcome is Outcome.DELIVERED, result.detail
+        assert "request 1: 1 match(es)" in result.detail
+    finally:
+        await server.stop()
+
+
 async def test_record_matching_no_generic_event_is_rejected(
     international: GenericEventServer,
 ) -> None:
