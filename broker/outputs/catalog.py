@@ -36,6 +36,7 @@ PLUGIN_MODULES: tuple[str, ...] = (
     "broker.protocols.milestone",
     "broker.protocols.tetra",
     "broker.protocols.onvif",
+    "broker.protocols.cap",
 )
 
 
