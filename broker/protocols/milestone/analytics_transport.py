@@ -22,7 +22,7 @@ from broker.protocols.milestone.analytics_codec import (
     classify_response,
 )
 from broker.protocols.milestone.config import MilestoneAnalyticsConfig
-from broker.protocols.milestone.health import HealthTracker
+from broker.protocols.milestone.health import HealthTracker, probe_tcp
 from broker.protocols.milestone.template import SourceNames, Template, clean_text, event_fields
 from events import Event
 
@@ -60,6 +60,7 @@ class MilestoneAnalyticsTransport:
                 timeout=self.config.timeout_s,
                 verify=self.config.verify_tls,
             )
+        await probe_tcp(self._health, self.config.host, self.config.port, self.config.timeout_s)
         logger.info("milestone analytics output %s -> %s", self._name, self.url)
 
     async def close(self) -> None:

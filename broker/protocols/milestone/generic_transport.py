@@ -35,7 +35,7 @@ from broker.protocols.milestone.generic_codec import (
     plausible_length,
     separator_chars,
 )
-from broker.protocols.milestone.health import HealthTracker
+from broker.protocols.milestone.health import HealthTracker, probe_tcp
 from broker.protocols.milestone.template import (
     SourceNames,
     Template,
@@ -68,7 +68,11 @@ class MilestoneGenericTransport:
         return self._name
 
     async def start(self) -> None:
-        """Nothing to open: each delivery makes its own connection."""
+        """Check that the data source accepts connections (TCP); each delivery connects anew."""
+        if self.config.transport == "tcp":
+            await probe_tcp(
+                self._health, self.config.host, self.config.resolved_port, self.config.timeout_s
+            )
         logger.info(
             "milestone generic output %s -> %s:%s/%s (%s, echo %s)",
             self._name,

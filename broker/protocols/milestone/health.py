@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 
 from broker.metrics import OUTPUT_UP
@@ -44,3 +46,16 @@ class HealthTracker:
             last_success_at=self._last_success_at,
             last_error=self._last_error,
         )
+
+
+async def probe_tcp(tracker: HealthTracker, host: str, port: int, timeout_s: float) -> None:
+    """Record whether ``host:port`` accepts a TCP connection (nothing is sent)."""
+    try:
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
+    except (OSError, TimeoutError) as exc:
+        tracker.down(f"cannot connect to {host}:{port}: {exc or type(exc).__name__}")
+        return
+    writer.close()
+    with contextlib.suppress(OSError, TimeoutError):
+        await asyncio.wait_for(writer.wait_closed(), timeout_s)
+    tracker.up(f"{host}:{port} accepts connections")

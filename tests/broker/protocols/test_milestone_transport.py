@@ -142,6 +142,29 @@ async def test_compatible_tcp_echoes_all_bytes_in_ansi() -> None:
         await server.stop()
 
 
+async def test_start_reports_whether_the_event_server_is_reachable(
+    international: GenericEventServer, event_server: AnalyticsEventServer
+) -> None:
+    generic_output = generic(international)
+    analytics_output = analytics(event_server)
+    await generic_output.start()
+    await analytics_output.start()
+    assert generic_output.health().connected
+    assert analytics_output.health().connected
+    assert international.records == [] and event_server.events == []  # nothing was sent
+    await analytics_output.close()
+    await international.stop()
+    await event_server.stop()
+    generic_output = generic(international)
+    analytics_output = analytics(event_server)
+    await generic_output.start()
+    await analytics_output.start()
+    assert not generic_output.health().connected
+    assert "cannot connect" in generic_output.health().detail
+    assert not analytics_output.health().connected
+    await analytics_output.close()
+
+
 async def test_tcp_output_taken_away_and_brought_back(international: GenericEventServer) -> None:
     transport = generic(international, timeout_s=2.0)
     await international.stop()
