@@ -67,6 +67,10 @@ class OnvifEventsConfig(BaseModel):
     max_clock_skew_s: float = Field(
         300.0, gt=0, description="Accepted distance of a token's Created from our clock."
     )
+    allow_push: bool = Field(
+        True,
+        description="Accept WS-BaseNotification Subscribe: events are POSTed to the client's consumer URL.",
+    )
     auth_max_failures: int = Field(
         10, ge=0, le=10_000, description="Failed logins from one address before a lockout (0: off)."
     )

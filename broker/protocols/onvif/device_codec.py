@@ -81,7 +81,7 @@ def event_capabilities_element(max_pull_points: int) -> etree._Element:
     capabilities.set("WSSubscriptionPolicySupport", "false")
     capabilities.set("WSPullPointSupport", "true")
     capabilities.set("WSPausableSubscriptionManagerInterfaceSupport", "false")
-    capabilities.set("MaxNotificationProducers", "0")
+    capabilities.set("MaxNotificationProducers", str(max_pull_points))
     capabilities.set("MaxPullPoints", str(max_pull_points))
     capabilities.set("PersistentNotificationStorage", "false")
     return capabilities

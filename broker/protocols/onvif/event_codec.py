@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,12 +28,24 @@ _XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 ACTION_TEV = f"{ns.TEV}/EventPortType"
 ACTION_PULL = f"{ns.TEV}/PullPointSubscription"
 ACTION_MANAGER = "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager"
+ACTION_PRODUCER = "http://docs.oasis-open.org/wsn/bw-2/NotificationProducer"
+ACTION_NOTIFY = "http://docs.oasis-open.org/wsn/bw-2/NotificationConsumer/Notify"
+_CONSUMER = re.compile(r"^https?://[^\s/?#]+(/[^\s]*)?$")
 
 
 @dataclass(frozen=True, slots=True)
 class CreatePullPointRequest:
     """CreatePullPointSubscription arguments."""
 
+    topic_filter: TopicFilter | None
+    termination: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeRequest:
+    """WS-BaseNotification Subscribe arguments (push to a consumer)."""
+
+    consumer: str
     topic_filter: TopicFilter | None
     termination: datetime | None
 
@@ -57,6 +70,18 @@ def parse_create_pull_point(body: etree._Element, now: datetime) -> CreatePullPo
     return CreatePullPointRequest(
         topic_filter=parse_filter(body.find(f"{_TEV}Filter")),
         termination=_termination(body.find(f"{_TEV}InitialTerminationTime"), now),
+    )
+
+
+def parse_subscribe(body: etree._Element, now: datetime) -> SubscribeRequest:
+    """Read ConsumerReference, Filter and InitialTerminationTime of a Subscribe."""
+    consumer = (body.findtext(f"{_WSNT}ConsumerReference/{_WSA}Address") or "").strip()
+    if not _CONSUMER.match(consumer):
+        raise InvalidArgumentError("ConsumerReference needs an http(s) Address")
+    return SubscribeRequest(
+        consumer=consumer,
+        topic_filter=parse_filter(body.find(f"{_WSNT}Filter")),
+        termination=_termination(body.find(f"{_WSNT}InitialTerminationTime"), now),
     )
 
 
@@ -122,6 +147,23 @@ def create_pull_point_response(
     etree.SubElement(reference, f"{_WSA}Address").text = address
     _times(response, _WSNT, now, termination)
     return response
+
+
+def subscribe_response(address: str, now: datetime, termination: datetime) -> etree._Element:
+    """wsnt:SubscribeResponse with the subscription manager's address."""
+    response = etree.Element(f"{_WSNT}SubscribeResponse", nsmap={"wsnt": ns.WSNT, "wsa": ns.WSA})
+    reference = etree.SubElement(response, f"{_WSNT}SubscriptionReference")
+    etree.SubElement(reference, f"{_WSA}Address").text = address
+    _times(response, _WSNT, now, termination)
+    return response
+
+
+def notify(address: str, notifications: Iterable[Notification]) -> etree._Element:
+    """wsnt:Notify carrying messages to a consumer."""
+    element = etree.Element(f"{_WSNT}Notify", nsmap={"wsnt": ns.WSNT})
+    for notification in notifications:
+        element.append(build_notification_message(notification, address))
+    return element
 
 
 def pull_messages_response(

@@ -14,6 +14,7 @@ from broker.outputs.base import DeliveryResult, Outcome, OutputHealth
 from broker.protocols.onvif.config import OnvifEventsConfig
 from broker.protocols.onvif.device_codec import DeviceInfo
 from broker.protocols.onvif.notification import from_event
+from broker.protocols.onvif.notify import NotifyPusher
 from broker.protocols.onvif.server import OnvifHttpServer
 from broker.protocols.onvif.service import EventService, ServiceSettings
 from broker.protocols.onvif.subscriptions import SubscriptionLimits, SubscriptionManager
@@ -83,8 +84,11 @@ class OnvifEventsOutput:
             window=timedelta(seconds=config.auth_window_s),
             lockout=timedelta(seconds=config.auth_lockout_s),
         )
+        self._pusher = NotifyPusher(name, self.manager) if config.allow_push else None
         self._server = OnvifHttpServer(
-            EventService(name, settings, self.manager, verifier, throttle),
+            EventService(
+                name, settings, self.manager, verifier, throttle=throttle, pusher=self._pusher
+            ),
             self.manager,
             host=config.listen_host,
             port=config.listen_port,
@@ -143,4 +147,6 @@ class OnvifEventsOutput:
     async def close(self) -> None:
         """Stop the server and drop the subscriptions."""
         await self._server.close()
+        if self._pusher is not None:
+            await self._pusher.close()
         OUTPUT_UP.labels(self._name).set(0)

@@ -26,6 +26,7 @@ from broker.protocols.onvif.errors import (
     ResourceUnknownError,
     SoapFault,
 )
+from broker.protocols.onvif.notify import NotifyPusher
 from broker.protocols.onvif.soap import SoapRequest, build_envelope, build_fault, parse_request
 from broker.protocols.onvif.subscriptions import SubscriptionManager
 from broker.protocols.onvif.throttle import AuthThrottle
@@ -88,10 +89,13 @@ class EventService:
         settings: ServiceSettings,
         manager: SubscriptionManager,
         verifier: UsernameTokenVerifier,
+        *,
         throttle: AuthThrottle | None = None,
+        pusher: NotifyPusher | None = None,
     ) -> None:
         self._output = output
         self._throttle = throttle or AuthThrottle()
+        self._pusher = pusher
         self._settings = settings
         self._manager = manager
         self._verifier = verifier
@@ -108,6 +112,7 @@ class EventService:
             (ns.TEV, "CreatePullPointSubscription"): self._create_pull_point,
             (ns.TEV, "PullMessages"): self._pull_messages,
             (ns.TEV, "SetSynchronizationPoint"): self._synchronize,
+            (ns.WSNT, "Subscribe"): self._subscribe,
             (ns.WSNT, "Renew"): self._renew,
             (ns.WSNT, "Unsubscribe"): self._unsubscribe,
         }
@@ -233,6 +238,18 @@ class EventService:
             self._subscription_address(call, subscription.id), call.now, subscription.termination
         )
         return element, f"{event_codec.ACTION_TEV}/CreatePullPointSubscriptionResponse"
+
+    async def _subscribe(self, call: _Call) -> tuple[etree._Element, str]:
+        if self._pusher is None:
+            raise ActionNotSupportedError("push subscriptions are disabled; use a pull point")
+        request = event_codec.parse_subscribe(call.request.body, call.now)
+        subscription = self._manager.create(
+            request.topic_filter, request.termination, consumer=request.consumer
+        )
+        address = self._subscription_address(call, subscription.id)
+        self._pusher.start(subscription, address)
+        element = event_codec.subscribe_response(address, call.now, subscription.termination)
+        return element, f"{event_codec.ACTION_PRODUCER}/SubscribeResponse"
 
     async def _pull_messages(self, call: _Call) -> tuple[etree._Element, str]:
         subscription_id = self._require_subscription(call)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import secrets
 from collections import OrderedDict, deque
@@ -59,6 +60,7 @@ class Subscription:
     queue: deque[Notification] = field(default_factory=deque)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     closed: bool = False
+    consumer: str | None = None  # push (WS-BaseNotification Subscribe): the consumer's URL
 
     def accepts(self, notification: Notification) -> bool:
         """Whether the subscription's filter selects the notification's topic."""
@@ -95,8 +97,17 @@ class SubscriptionManager:
         """The manager's clock (UTC)."""
         return self._clock()
 
-    def create(self, topic_filter: TopicFilter | None, requested: datetime | None) -> Subscription:
-        """Create a pull point; it starts with the current properties as Initialized."""
+    def create(
+        self,
+        topic_filter: TopicFilter | None,
+        requested: datetime | None,
+        *,
+        consumer: str | None = None,
+    ) -> Subscription:
+        """Create a pull point (or, with ``consumer``, a push subscription).
+
+        It starts with the current properties queued as Initialized.
+        """
         self.expire()
         if len(self._subscriptions) >= self._limits.max_subscriptions:
             raise SubscriptionLimitError(
@@ -109,6 +120,7 @@ class SubscriptionManager:
             topic_filter=topic_filter,
             termination=termination,
             keepalive=termination - now,
+            consumer=consumer,
         )
         self._subscriptions[subscription.id] = subscription
         self._enqueue_properties(subscription)
@@ -150,6 +162,10 @@ class SubscriptionManager:
     async def pull(self, subscription_id: str, wait: timedelta, limit: int) -> list[Notification]:
         """Long-poll: return up to ``limit`` notifications, waiting up to ``wait`` for one."""
         subscription = self.get(subscription_id)
+        if subscription.consumer is not None:
+            raise InvalidArgumentError(
+                "this subscription pushes to its consumer; it cannot be pulled"
+            )
         now = self.now()
         subscription.termination = max(subscription.termination, now + subscription.keepalive)
         if not subscription.queue and wait > timedelta(0):
@@ -166,6 +182,21 @@ class SubscriptionManager:
         )
         self._update_gauges()
         return batch
+
+    def pending(self, subscription: Subscription, limit: int) -> list[Notification]:
+        """The oldest ``limit`` queued notifications, left in the queue (push sending)."""
+        return list(itertools.islice(subscription.queue, limit))
+
+    def acknowledge(self, subscription: Subscription, sent: list[Notification]) -> None:
+        """Remove pushed notifications that are still at the head of the queue."""
+        removed = 0
+        for notification in sent:
+            if subscription.queue and subscription.queue[0] is notification:
+                subscription.queue.popleft()
+                removed += 1
+        if removed:
+            PROTOCOL_MESSAGES.labels(self._output, "out", "notification_pushed").inc(removed)
+        self._update_gauges()
 
     def publish(self, notification: Notification) -> int:
         """Queue a notification for every subscription whose filter selects it."""

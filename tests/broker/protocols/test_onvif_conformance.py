@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 from lxml import etree
 from onvif import ONVIFCamera
 from zeep.exceptions import Fault
@@ -28,6 +29,7 @@ from tests.broker.protocols.onvif_support import (
     running_output,
     security_header,
 )
+from tests.support.mosquitto import free_port
 
 pytestmark = pytest.mark.timeout(120)
 PULLPOINT_NS = "http://www.onvif.org/ver10/events/wsdl/PullPointSubscription"
@@ -407,3 +409,83 @@ async def test_repeated_failed_logins_lock_the_address_out_for_a_while() -> None
                     break
                 await asyncio.sleep(0.1)
             assert accepted.status_code == 200
+
+
+async def test_push_subscription_notifies_the_consumer_and_retries_when_it_fails() -> None:
+    bodies: list[bytes] = []
+    refusals = [503]  # the consumer refuses the first Notify
+
+    async def consumer(request: web.Request) -> web.Response:
+        body = await request.read()
+        if refusals:
+            return web.Response(status=refusals.pop())
+        bodies.append(body)
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/streetsense/notify", consumer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    failed = {"output": "onvif-push", "direction": "out", "kind": "notify_failed"}
+    before = counter("streetsense_adapter_protocol_messages_total", failed)
+    try:
+        async with running_output("onvif-push") as output, camera(output) as client:
+            await client.update_xaddrs()
+            manager = await client.create_notification_manager(
+                f"http://127.0.0.1:{port}/streetsense/notify",
+                dt.timedelta(seconds=60),
+                lambda: None,
+            )
+            start = make_event(Phase.START)
+            end = make_event(Phase.END, incident_id=start.incident_id)
+            assert (await output.deliver(start)).outcome is Outcome.DELIVERED
+            assert (await output.deliver(end)).outcome is Outcome.DELIVERED
+            for _ in range(300):
+                messages = [m for body in bodies for m in manager.process(body).NotificationMessage]
+                if len(messages) >= 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert [items(m.Message._value_1.Data)["EventId"] for m in messages] == [
+                start.event_id,
+                end.event_id,
+            ]
+            assert messages[0].Topic._value_1 == "tns1:RuleEngine/StreetSense/Fight"
+            assert counter("streetsense_adapter_protocol_messages_total", failed) == before + 1
+            with pytest.raises(Fault):
+                await manager._service.PullMessages(
+                    {"MessageLimit": 1, "Timeout": dt.timedelta(seconds=0)}
+                )
+            renewed = await manager._subscription.Renew("PT120S")
+            assert (renewed.TerminationTime - renewed.CurrentTime).total_seconds() == pytest.approx(
+                120, abs=2
+            )
+            await manager.shutdown()
+            assert output.manager.active == 0
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("allow_push", "consumer", "status", "marker"),
+    [
+        (True, "file:///etc/passwd", 400, b"InvalidArgVal"),
+        (True, "http://127.0.0.1:9/x", 200, b"SubscribeResponse"),
+        (False, "http://127.0.0.1:9/x", 500, b"ActionNotSupported"),
+    ],
+)
+async def test_subscribe_checks_the_consumer_and_can_be_disabled(
+    allow_push: bool, consumer: str, status: int, marker: bytes
+) -> None:
+    async with running_output("onvif-subscribe", allow_push=allow_push) as output:
+        url = f"http://127.0.0.1:{output.port}/onvif/event_service"
+        body = (
+            f'<wsnt:Subscribe xmlns:wsa="{ns.WSA}"><wsnt:ConsumerReference>'
+            f"<wsa:Address>{consumer}</wsa:Address></wsnt:ConsumerReference></wsnt:Subscribe>"
+        )
+        async with httpx.AsyncClient() as http:
+            response = await http.post(url, content=envelope(body, security_header()))
+        assert response.status_code == status
+        assert marker in response.content
+        assert output.manager.active == (1 if status == 200 else 0)
