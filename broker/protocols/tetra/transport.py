@@ -105,9 +105,11 @@ class TetraPeiTransport:
     async def close(self) -> None:
         """Close the line and stop background work."""
         self._ready.clear()
-        for task in [*self._tasks, *([self._init_task] if self._init_task else [])]:
+        tasks = [*self._tasks, *([self._init_task] if self._init_task else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._init_task = None
         await self._link.close()
 
     def health(self) -> OutputHealth:
