@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from events import Event
 
 logger = logging.getLogger(__name__)
 _CLOSE_TIMEOUT_S = 5.0
+_PROXY_VARIABLES = ("http_proxy", "https_proxy")
 
 
 def camera_message(holder: Any) -> CameraMessage:
@@ -141,13 +143,19 @@ class OnvifCameraSource:
     async def _session(self) -> None:
         from onvif import ONVIFCamera
 
-        camera = ONVIFCamera(
-            self._config.host,
-            self._config.port,
-            self._config.username,
-            self._config.password.get_secret_value(),
-            adjust_time=self._config.adjust_time,
-        )
+        # ONVIFCamera() deletes http(s)_proxy from os.environ; keep them for the rest of
+        # the adapter (its own sessions ignore the environment anyway).
+        proxies = {key: os.environ[key] for key in _PROXY_VARIABLES if key in os.environ}
+        try:
+            camera = ONVIFCamera(
+                self._config.host,
+                self._config.port,
+                self._config.username,
+                self._config.password.get_secret_value(),
+                adjust_time=self._config.adjust_time,
+            )
+        finally:
+            os.environ.update(proxies)
         manager: Any = None
         self._lost.clear()
         try:

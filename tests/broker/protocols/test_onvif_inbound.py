@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -172,7 +173,8 @@ async def test_wrong_password_is_reported_and_retried() -> None:
     assert context.events == []
 
 
-async def test_failed_publishes_are_retried_not_lost() -> None:
+async def test_failed_publishes_are_retried_not_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("https_proxy", "http://proxy.invalid:3128")  # must survive the client
     context = Collector(failures=2)
     async with running_output("onvif-cam-retry", require_subscriber=False) as camera:
         async with source(camera_config(camera.port), context) as inbound:
@@ -181,6 +183,7 @@ async def test_failed_publishes_are_retried_not_lost() -> None:
             await until(lambda: len(context.events) == 1)
             assert inbound.published == 1
     assert context.failures == 0
+    assert os.environ["https_proxy"] == "http://proxy.invalid:3128"
 
 
 def _message(topic: str, state: str | None, operation: PropertyOperation | None) -> CameraMessage:
