@@ -17,7 +17,7 @@ import logging
 import socket
 import threading
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 import uvicorn
@@ -27,13 +27,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from edge.sources import CameraHealth
 from events import Event
 
+if TYPE_CHECKING:  # edge.agent imports this module at run time
+    from edge.agent.health import AgentHealth
+
 logger = logging.getLogger(__name__)
 
 
 class AgentView(Protocol):
     """What the API needs from the agent."""
 
-    def health(self) -> Any:  # AgentHealth (a dataclass); Any avoids an import cycle
+    def health(self) -> AgentHealth:
         """Liveness, readiness and parts."""
 
     def recent_events(self, limit: int = 50) -> list[Event]:
