@@ -166,7 +166,9 @@ class OnvifCameraSource:
             service = manager.get_service()
             self._set_connected(True)
             logger.info("onvif camera %s: subscribed to %s", self._name, self._config.host)
+            loop = asyncio.get_running_loop()
             while not self._closing:
+                started = loop.time()
                 result = await service.PullMessages(
                     {
                         "MessageLimit": self._config.message_limit,
@@ -175,10 +177,14 @@ class OnvifCameraSource:
                 )
                 self._last_success = time.time()
                 self._last_error = None
-                for holder in result.NotificationMessage or []:
+                holders = result.NotificationMessage or []
+                for holder in holders:
                     await self._handle(holder)
                 if self._lost.is_set():
                     raise CameraError("the camera lost our subscription")
+                if not holders and loop.time() - started < self._config.pull_timeout_s / 10:
+                    # Some cameras answer at once instead of waiting: do not spin on them.
+                    await asyncio.sleep(min(1.0, self._config.pull_timeout_s))
         finally:
             if manager is not None:
                 with contextlib.suppress(Exception):
