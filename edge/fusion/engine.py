@@ -65,6 +65,7 @@ class Fusion:
         """Feed one clip's scores; return the events it causes."""
         out: list[Event] = []
         with self._lock:
+            touched: set[str] = set()
             for label, alert in self._alerts.items():
                 score = result.scores.get(label)
                 if score is None:
@@ -73,13 +74,11 @@ class Fusion:
                 if track is None:
                     track = LabelTrack(threshold=alert.threshold, config=self._config.smoothing)
                     self._labels[(result.camera, label)] = track
-                active = track.update(score, result.clip_ended_at)
+                track.update(score, result.clip_ended_at)
                 self._last[(result.camera, label)] = result
-                key = IncidentKey(SourceKind.CAMERA, result.camera, alert.category)
-                observation = (
-                    self._video_observation(result, label, alert, track) if active else None
-                )
-                self._add(out, self._book.observe(key, observation))
+                touched.add(alert.category)
+            for category in sorted(touched):
+                self._reconcile_camera(result.camera, category, out)
         return out
 
     def on_reading(self, reading: SensorReading) -> list[Event]:
@@ -124,11 +123,13 @@ class Fusion:
         now = self._clock()
         out: list[Event] = []
         with self._lock:
-            for (camera, label), track in self._labels.items():
-                if track.expire(now):
-                    alert = self._alerts[label]
-                    key = IncidentKey(SourceKind.CAMERA, camera, alert.category)
-                    self._add(out, self._book.observe(key, None))
+            expired = {
+                (camera, self._alerts[label].category)
+                for (camera, label), track in self._labels.items()
+                if track.expire(now)
+            }
+            for camera, category in sorted(expired):
+                self._reconcile_camera(camera, category, out)
             for (name, sensor), rule_track in list(self._rules.items()):
                 if rule_track.expire(now):
                     key = IncidentKey(SourceKind.SENSOR, sensor, rule_track.rule.category)
@@ -208,13 +209,31 @@ class Fusion:
         }
         if not categories:
             return
-        for (camera, label), track in self._labels.items():
-            alert = self._alerts.get(label)
-            if alert is None or alert.category not in categories or not track.active:
+        situations = {
+            (camera, self._alerts[label].category)
+            for (camera, label), track in self._labels.items()
+            if track.active and self._alerts[label].category in categories
+        }
+        for camera, category in sorted(situations):
+            if self._book.is_open(IncidentKey(SourceKind.CAMERA, camera, category)):
+                self._reconcile_camera(camera, category, out)
+
+    def _reconcile_camera(self, camera: str, category: str, out: list[Event]) -> None:
+        """Tell the incident book the camera's state for one category.
+
+        Several labels may share a category: the situation is active while any
+        of them is, and reported with the most confident one.
+        """
+        best: Observation | None = None
+        for label, alert in self._alerts.items():
+            if alert.category != category:
                 continue
-            key = IncidentKey(SourceKind.CAMERA, camera, alert.category)
+            track = self._labels.get((camera, label))
             last = self._last.get((camera, label))
-            if last is None or not self._book.is_open(key):
+            if track is None or last is None or not track.active:
                 continue
             observation = self._video_observation(last, label, alert, track)
-            self._add(out, self._book.observe(key, observation))
+            if best is None or observation.confidence > best.confidence:
+                best = observation
+        key = IncidentKey(SourceKind.CAMERA, camera, category)
+        self._add(out, self._book.observe(key, best))

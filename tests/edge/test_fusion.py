@@ -467,3 +467,22 @@ def test_silent_sensors_are_forgotten_so_memory_stays_bounded() -> None:
     assert [e.phase for e in fusion.on_reading(reading("b1", "call_button", 1, clock.now))] == [
         Phase.START
     ]
+
+
+def test_labels_sharing_a_category_make_one_situation() -> None:
+    alerts = {
+        "punch": LabelAlert(category="fight", threshold=0.6, severity="high"),
+        "kick": LabelAlert(category="fight", threshold=0.6, severity="high"),
+    }
+    clock = Clock()
+    config = FusionConfig(
+        smoothing=SmoothingConfig(alpha=1.0, confirm_clips=1, clear_margin=0, clear_hold_s=0)
+    )
+    fusion = Fusion(config, site="s", agent="a", clock=clock, alerts=alerts)
+    phases = []
+    for step, (punch, kick) in enumerate([(0.9, 0.1), (0.1, 0.9), (0.7, 0.95), (0.1, 0.1)]):
+        clock.now = T0 + step
+        events = fusion.on_classification(clip("cam1", clock.now, punch=punch, kick=kick))
+        phases += [(e.phase, e.confidence) for e in events]
+    # active while either label is; no END/START flapping when the other label takes over
+    assert phases == [(Phase.START, 0.9), (Phase.END, 0.95)]
