@@ -61,6 +61,10 @@ class DeliveryQueue(Protocol):
         """The oldest pending delivery of ``output`` (due or not), or None."""
         ...
 
+    def pending(self, output: str, limit: int) -> list[QueueItem]:
+        """The oldest ``limit`` pending deliveries of ``output``, in delivery order."""
+        ...
+
     def delivered(self, tx: Tx, item: QueueItem) -> None:
         """Remove a delivered item."""
         ...
@@ -84,5 +88,5 @@ class DeliveryQueue(Protocol):
         ...
 
     def requeue(self, tx: Tx, seqs: Sequence[int], now: float) -> list[QueueItem]:
-        """Put dead letters back in their place in the queue; returns those requeued."""
+        """Append dead letters to their queues' tails again; returns those requeued."""
         ...

@@ -2,7 +2,7 @@
 
 Items of one output are delivered strictly in ``seq`` order: the head blocks
 its output while it waits for a retry, it is never overtaken. Delivered items
-are deleted; dead letters stay until an operator requeues them.
+are deleted; dead letters stay until an operator requeues them (to the tail).
 
 Only the instance that leads an output (:meth:`broker.storage.Database.try_lead`)
 reads its head. Row-level ``FOR UPDATE SKIP LOCKED`` alone would let a second
@@ -56,13 +56,18 @@ class SqlDeliveryQueue:
 
     def head(self, output: str) -> QueueItem | None:
         """The oldest pending delivery of ``output``, or None."""
+        found = self.pending(output, 1)
+        return found[0] if found else None
+
+    def pending(self, output: str, limit: int) -> list[QueueItem]:
+        """The oldest ``limit`` pending deliveries of ``output``, in delivery order."""
         with self._db.transaction() as tx:
             rows = tx.query(
                 f"SELECT {_COLUMNS} FROM deliveries WHERE output = ? AND state = 'pending'"  # noqa: S608
-                " ORDER BY seq LIMIT 1",
-                (output,),
+                " ORDER BY seq LIMIT ?",
+                (output, limit),
             )
-        return _item(rows[0]) if rows else None
+        return [_item(row) for row in rows]
 
     def delivered(self, tx: Tx, item: QueueItem) -> None:
         """Remove a delivered item."""
@@ -119,7 +124,11 @@ class SqlDeliveryQueue:
         return [_item(row) for row in rows]
 
     def requeue(self, tx: Tx, seqs: Sequence[int], now: float) -> list[QueueItem]:
-        """Put dead letters back in their original place; their attempts restart at zero."""
+        """Append dead letters to the tail of their queues again, attempts reset.
+
+        They go to the tail (with a new ``seq``), so they never jump ahead of a
+        delivery worker's prefetched window; order among them follows ``seqs``.
+        """
         found = []
         for seq in seqs:
             rows = tx.query(
@@ -128,10 +137,11 @@ class SqlDeliveryQueue:
             )
             if not rows:
                 continue
-            tx.execute(
-                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?,"
-                " dead_at = NULL WHERE seq = ?",
-                (now, seq),
-            )
-            found.append(_item(rows[0]))
+            old = _item(rows[0])
+            tx.execute("DELETE FROM deliveries WHERE seq = ?", (seq,))
+            self.enqueue(
+                tx, output=old.output, event_id=old.event_id, payload=old.payload,
+                published_at=old.published_at, now=now,
+            )  # fmt: skip
+            found.append(old)
         return found

@@ -13,7 +13,9 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 
 from broker import audit, metrics
 from broker.config import RetryPolicy
@@ -27,7 +29,8 @@ from events import EventError, decode_event
 logger = logging.getLogger(__name__)
 
 ADAPTER = "adapter"
-_MAX_WAIT = 1.0  # re-check at least this often (requeued dead letters, leadership)
+_MAX_WAIT = 1.0  # re-check at least this often (leadership, storage recovery)
+WINDOW = 64  # pending items read at once; only the leader changes them, only appends follow
 
 
 class DeliveryWorker:
@@ -53,6 +56,7 @@ class DeliveryWorker:
         self._poll = poll_interval_s
         self._attempt_timeout = attempt_timeout_s
         self._stop = threading.Event()
+        self._window: deque[QueueItem] = deque()
         self._clock = clock
         self._rng = rng
         self._wakeup = asyncio.Event()
@@ -92,19 +96,29 @@ class DeliveryWorker:
     async def step(self) -> float:
         """Settle at most one delivery; returns how long to wait before the next step."""
         try:
-            if not await asyncio.to_thread(self._db.try_lead, self.name):
-                return _MAX_WAIT  # another instance delivers this output
-            item = await asyncio.to_thread(self._queue.head, self.name)
+            if not self._db.leads(self.name):
+                self._window.clear()
+                if not await asyncio.to_thread(self._db.try_lead, self.name):
+                    return _MAX_WAIT  # another instance delivers this output
+            if not self._window:
+                items = await asyncio.to_thread(self._queue.pending, self.name, WINDOW)
+                self._window.extend(items)
         except StorageError as exc:
             logger.warning("output %s: storage unavailable: %s", self.name, exc)
+            self._window.clear()
             return _MAX_WAIT
-        if item is None:
+        if not self._window:
             return self._poll
+        item = self._window[0]
         due_in = item.next_attempt_at - self._clock()
         if due_in > 0:
             return due_in
         result = await self._attempt(item)
-        await self._settle(item, result)
+        still_pending = await self._settle(item, result)
+        if still_pending is None:
+            self._window.popleft()
+        else:
+            self._window[0] = still_pending
         return 0.0
 
     async def _attempt(self, item: QueueItem) -> DeliveryResult:
@@ -121,33 +135,39 @@ class DeliveryWorker:
             logger.exception("output %s: deliver() raised", self.name)
             return DeliveryResult(Outcome.RETRY, f"transport error: {type(exc).__name__}: {exc}")
 
-    async def _settle(self, item: QueueItem, result: DeliveryResult) -> None:
+    async def _settle(self, item: QueueItem, result: DeliveryResult) -> QueueItem | None:
+        """Record the attempt; returns the item as it now stands when it is still pending."""
         now = self._clock()
         attempts = item.attempts + 1
         metrics.DELIVERIES.labels(self.name, result.outcome.value).inc()
         if result.outcome is Outcome.DELIVERED:
             metrics.DELIVERY_LATENCY.labels(self.name).observe(max(0.0, now - item.published_at))
             await self._write(item, "delivered", result, attempts, now)
-        elif result.outcome is Outcome.REJECTED or attempts >= self._policy.max_attempts:
+            return None
+        if result.outcome is Outcome.REJECTED or attempts >= self._policy.max_attempts:
             metrics.DEAD_LETTERS.labels(self.name).inc()
             logger.warning(
                 "output %s: event %s dead-lettered after %d attempt(s): %s",
                 self.name, item.event_id, attempts, result.detail,
             )  # fmt: skip
             await self._write(item, "dead_lettered", result, attempts, now)
-        else:
-            delay = retry_delay(self._policy, attempts, self._rng)
-            logger.info(
-                "output %s: event %s attempt %d failed (%s); retry in %.1fs",
-                self.name, item.event_id, attempts, result.detail, delay,
-            )  # fmt: skip
-            await self._write(item, "retry", result, attempts, now + delay)
+            return None
+        delay = retry_delay(self._policy, attempts, self._rng)
+        logger.info(
+            "output %s: event %s attempt %d failed (%s); retry in %.1fs",
+            self.name, item.event_id, attempts, result.detail, delay,
+        )  # fmt: skip
+        await self._write(item, "retry", result, attempts, now + delay)
+        return replace(
+            item, attempts=attempts, next_attempt_at=now + delay, last_error=result.detail[:1000]
+        )
 
     async def _write(
         self, item: QueueItem, kind: str, result: DeliveryResult, attempts: int, at: float
     ) -> None:
         def write() -> None:
-            with self._db.transaction(exclusive=kind != "retry") as tx:
+            # not durable: losing this write to a power cut only repeats one delivery
+            with self._db.transaction(exclusive=kind != "retry", durable=False) as tx:
                 if kind == "retry":
                     self._queue.retry_later(tx, item, at, result.detail)
                     return

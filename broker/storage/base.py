@@ -36,12 +36,18 @@ class Database(Protocol):
 
     dialect: Dialect
 
-    def transaction(self, *, exclusive: bool = False) -> AbstractContextManager[Tx]:
+    def transaction(
+        self, *, exclusive: bool = False, durable: bool = True
+    ) -> AbstractContextManager[Tx]:
         """A transaction, committed on normal exit and rolled back on an exception.
 
         ``exclusive`` serialises with every other writer (the audit chain needs
         it): SQLite ``BEGIN IMMEDIATE`` always is; PostgreSQL takes a
-        transaction-scoped advisory lock.
+        transaction-scoped advisory lock. ``durable=False`` returns from the
+        commit before the disk confirms it: a process crash cannot lose it, a
+        power cut or database crash can. Use it only where losing the write is
+        harmless (a delivery settled twice means one repeated delivery).
+        Database errors surface as :class:`broker.errors.StorageError`.
         """
         ...
 
@@ -55,7 +61,7 @@ class Database(Protocol):
         ...
 
     def leads(self, name: str) -> bool:
-        """Whether this connection holds the lock of output ``name`` right now."""
+        """Whether this connection holds the lock of output ``name`` (cheap, no I/O)."""
         ...
 
     def close(self) -> None:

@@ -90,12 +90,20 @@ class PostgresDatabase:
         return connection
 
     @contextmanager
-    def transaction(self, *, exclusive: bool = False) -> Iterator[_PostgresTx]:
-        """A transaction; ``exclusive`` takes the schema's writer advisory lock."""
+    def transaction(
+        self, *, exclusive: bool = False, durable: bool = True
+    ) -> Iterator[_PostgresTx]:
+        """A transaction; ``exclusive`` takes the schema's writer advisory lock.
+
+        ``durable=False`` commits without waiting for the WAL flush
+        (``synchronous_commit = off``): a server crash may lose it, never corrupt.
+        """
         with self._lock:
             connection = self._connect()
             try:
                 with connection.transaction(), connection.cursor() as cursor:
+                    if not durable:
+                        cursor.execute("SET LOCAL synchronous_commit = off")
                     if exclusive:
                         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (self._audit_key,))
                     yield _PostgresTx(cursor)
@@ -125,9 +133,9 @@ class PostgresDatabase:
             return False
 
     def leads(self, name: str) -> bool:
-        """Whether this instance holds output ``name``'s lock."""
-        with self._lock:
-            return name in self._held and self._connection is not None
+        """Whether this instance holds output ``name``'s lock (lock-free, cheap)."""
+        connection = self._connection
+        return name in self._held and connection is not None and not connection.closed
 
     def close(self) -> None:
         """Close the connection, releasing every advisory lock."""

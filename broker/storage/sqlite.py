@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -12,6 +13,8 @@ from typing import Any, Literal
 from broker.errors import StorageError
 from broker.storage.base import Dialect, Row
 from broker.storage.schema import statements
+
+logger = logging.getLogger(__name__)
 
 
 class _SqliteTx:
@@ -45,27 +48,47 @@ class SqliteDatabase:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open SQLite database {path}: {exc}") from exc
         self._lock = threading.RLock()
+        self._synchronous: str = synchronous
+        self._current_sync: str = synchronous
         with self.transaction() as tx:
             for statement in statements("sqlite"):
                 tx.execute(statement)
 
     @contextmanager
-    def transaction(self, *, exclusive: bool = False) -> Iterator[_SqliteTx]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (every SQLite write transaction is exclusive)."""
+    def transaction(self, *, exclusive: bool = False, durable: bool = True) -> Iterator[_SqliteTx]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (every SQLite write transaction is exclusive).
+
+        ``durable=False`` commits without waiting for the disk (``synchronous=NORMAL``
+        for this transaction): still safe against a process crash.
+        """
+        wanted = self._synchronous if durable else "normal"
         with self._lock:
             try:
+                if wanted != self._current_sync:
+                    self._connection.execute(f"PRAGMA synchronous={wanted.upper()}")
+                    self._current_sync = wanted
                 self._connection.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise StorageError(f"cannot begin a transaction: {exc}") from exc
             try:
                 yield _SqliteTx(self._connection)
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StorageError(f"SQLite error: {exc}") from exc
             except BaseException:
-                self._connection.execute("ROLLBACK")
+                self._rollback()
                 raise
             try:
                 self._connection.execute("COMMIT")
             except sqlite3.Error as exc:
+                self._rollback()
                 raise StorageError(f"commit failed: {exc}") from exc
+
+    def _rollback(self) -> None:
+        try:
+            self._connection.execute("ROLLBACK")
+        except sqlite3.Error:
+            logger.debug("rollback after a failed transaction failed too")
 
     def try_lead(self, name: str) -> bool:
         """Always true: a SQLite file serves one instance."""

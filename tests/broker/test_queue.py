@@ -146,7 +146,7 @@ async def test_failing_head_blocks_its_output_and_backs_off(database: Database) 
                   {"output": "a", "result": "retry"}) == retries_before + 2  # fmt: skip
 
 
-async def test_dead_letter_after_max_attempts_and_requeue_in_place(database: Database) -> None:
+async def test_dead_letter_after_max_attempts_and_requeue_to_the_tail(database: Database) -> None:
     clock, queue = Clock(), SqlDeliveryQueue(database)
     events = [make_event() for _ in range(3)]
     enqueue(database, queue, "a", events, clock.now)
@@ -162,14 +162,16 @@ async def test_dead_letter_after_max_attempts_and_requeue_in_place(database: Dat
     assert sample("streetsense_adapter_dead_letters_total", {"output": "a"}) == dead_before + 1
     assert queue.stats(["a"])[0].dead == 1
 
-    # a newer event arrives; the requeued dead letter still goes first (original order)
+    # a newer event is waiting; the requeued dead letter joins the tail after it
     later = make_event()
     enqueue(database, queue, "a", [later], clock.now)
     with database.transaction() as tx:
-        assert [item.seq for item in queue.requeue(tx, [dead.seq], clock.now)] == [dead.seq]
+        assert [item.event_id for item in queue.requeue(tx, [dead.seq], clock.now)] == [
+            dead.event_id
+        ]
         assert queue.requeue(tx, [dead.seq], clock.now) == []  # no longer dead
     await drain(worker_for(output, database, clock), clock)
-    assert output.delivered[-2:] == [events[0].event_id, later.event_id]
+    assert output.delivered[-2:] == [later.event_id, events[0].event_id]
     assert queue.dead_letters("a") == []
 
     # the audit log has a row per delivery and per dead letter, and the chain holds
