@@ -33,6 +33,7 @@ from typing import Any
 from benchmarks.harness import rss_mib
 
 FPS = 25.0
+WINDOW_MARK = "bench: steady-state window starts"
 
 
 @dataclass
@@ -156,6 +157,7 @@ def run_agent(spec: TrialSpec) -> TrialResult:
                 spec.warmup_s,
             )
             started_at = time.time()
+            _announce_window()
             before, cpu0, t0 = _samples(), _cpu(), time.monotonic()
             time.sleep(spec.window_s)
             after, cpu1, t1 = _samples(), _cpu(), time.monotonic()
@@ -206,6 +208,11 @@ def _card(path: str) -> Any:
     return load_card(Path(path))
 
 
+def _announce_window() -> None:
+    """Tell a watching parent (the profiler) that the steady-state window starts."""
+    print(WINDOW_MARK, file=sys.stderr, flush=True)
+
+
 def _cpu() -> float:
     times = os.times()
     return times.user + times.system
@@ -227,6 +234,7 @@ def run_baseline(spec: TrialSpec) -> TrialResult:
             spec.warmup_s,
         )
         before = [(s.frames_read, s.sampled, s.clips_done) for s in running.stats]
+        _announce_window()
         cpu0, t0 = _cpu(), time.monotonic()
         time.sleep(spec.window_s)
         after = [(s.frames_read, s.sampled, s.clips_done) for s in running.stats]
@@ -279,6 +287,7 @@ def run_decode(spec: TrialSpec) -> TrialResult:
         connected, connect_s = _settle(
             lambda: sum(1 for count in counts if count > 0), len(spec.urls), spec.warmup_s
         )
+        _announce_window()
         before, cpu0, t0 = list(counts), _cpu(), time.monotonic()
         time.sleep(spec.window_s)
         after, cpu1, t1 = list(counts), _cpu(), time.monotonic()
