@@ -7,12 +7,14 @@ GET /readyz             readiness: model loaded, inference running, cameras up
 GET /metrics            Prometheus exposition
 GET /v1/events/recent   newest events raised (``?limit=``)
 GET /v1/cameras         health of each camera reader
+GET /v1/snapshots/NAME  a privacy-masked START snapshot (bearer token when configured)
 plus any routers given (the sensor push endpoint).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import logging
 import socket
 import threading
@@ -21,9 +23,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 import uvicorn
-from fastapi import APIRouter, FastAPI, Query, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from edge.fusion import SnapshotStore
 from edge.sources import CameraHealth
 from events import Event
 
@@ -50,8 +53,23 @@ def _json(value: object, status: int = 200) -> Response:
     return Response(msgspec.json.encode(value), status_code=status, media_type="application/json")
 
 
-def create_app(agent: AgentView, routers: Sequence[APIRouter] = ()) -> FastAPI:
-    """The FastAPI application for ``agent``."""
+def _authorised(request: Request, token: str | None) -> bool:
+    if token is None:
+        return True
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        credentials.strip().encode(), token.encode()
+    )
+
+
+def create_app(
+    agent: AgentView,
+    routers: Sequence[APIRouter] = (),
+    *,
+    snapshots: SnapshotStore | None = None,
+    token: str | None = None,
+) -> FastAPI:
+    """The FastAPI application for ``agent``; ``token`` guards snapshot downloads."""
     app = FastAPI(title="StreetSense edge agent", docs_url=None, redoc_url=None)
 
     @app.get("/healthz")
@@ -83,6 +101,15 @@ def create_app(agent: AgentView, routers: Sequence[APIRouter] = ()) -> FastAPI:
     @app.get("/v1/cameras")
     def cameras() -> Response:
         return _json({"cameras": [dataclasses.asdict(c) for c in agent.cameras()]})
+
+    @app.get("/v1/snapshots/{name}")
+    def snapshot(name: str, request: Request) -> Response:
+        if not _authorised(request, token):
+            return _json({"error": "unauthorized"}, 401)
+        data = snapshots.read(name) if snapshots is not None else None
+        if data is None:
+            return _json({"error": "not_found"}, 404)
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     for router in routers:
         app.include_router(router)

@@ -54,8 +54,8 @@ class ApiConfig(_Strict):
     port: int = Field(default=8081, ge=0, le=65535, description="Port (0 = any free port).")
     token: SecretStr | None = Field(
         default=None,
-        description="Bearer token the sensor push endpoint requires (overrides "
-        "sensors.http_token). Take it from the environment: token: ${AGENT_API_TOKEN}",
+        description="Bearer token for the sensor push endpoint (overrides sensors.http_token) "
+        "and snapshot downloads. Take it from the environment: token: ${AGENT_API_TOKEN}",
     )
 
 

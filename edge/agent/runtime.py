@@ -151,7 +151,9 @@ class Agent:
             if self.config.api.token is not None:
                 sensors = sensors.model_copy(update={"http_token": self.config.api.token})
             routers.append(sensor_router(sensors, self._on_sensor_reading, clock=self._clock))
-        api = ApiServer(create_app(self, routers), self.config.api.host, self.config.api.port)
+        token = self.config.api.token.get_secret_value() if self.config.api.token else None
+        app = create_app(self, routers, snapshots=self._snapshots, token=token or None)
+        api = ApiServer(app, self.config.api.host, self.config.api.port)
         api.start()
         self.api = api
         self.add_service("api", api.stop)

@@ -54,6 +54,15 @@ class SnapshotStore:
             return None
         return name
 
+    def read(self, name: str) -> bytes | None:
+        """The JPEG called ``name`` (a ref from an event), or None when absent or swept."""
+        if _NAME.match(name) is None:  # also keeps the name inside the directory
+            return None
+        try:
+            return (self.directory / name).read_bytes()
+        except OSError:
+            return None
+
     def sweep(self) -> int:
         """Delete snapshots older than the retention period; return how many."""
         if not self.directory.is_dir():

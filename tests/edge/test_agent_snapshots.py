@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
+import httpx
 
 from edge.agent import Agent
 from events import Phase
@@ -37,6 +38,11 @@ def test_start_event_references_a_masked_snapshot(tmp_path: Path, mosquitto: Mos
     agent.start()
     try:
         wait_until(lambda: bool(subscriber.events()), 60, "the START event")
+        assert agent.api is not None
+        ref = subscriber.events()[0][1].evidence.snapshot_ref
+        download = httpx.get(f"http://127.0.0.1:{agent.api.port}/v1/snapshots/{ref}", timeout=10)
+        assert download.status_code == 200
+        assert download.content == (snapshots / str(ref)).read_bytes()
     finally:
         agent.stop()
         subscriber.close()

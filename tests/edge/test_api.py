@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from fastapi import APIRouter, FastAPI
 
 from edge.agent import AgentHealth
 from edge.api import ApiServer, create_app
+from edge.fusion import SnapshotStore
 from edge.metrics import EVENTS
 from edge.sources import CameraHealth
 from events import Event, Phase, Severity, Source, SourceKind
@@ -139,3 +141,22 @@ def test_server_on_a_thread_with_port_zero_and_a_taken_port() -> None:
         server.stop()
     with socket.socket() as probe:  # the port is released after stop
         probe.bind(("127.0.0.1", server.port))
+
+
+async def test_snapshot_download_needs_the_token_and_a_valid_name(tmp_path: Path) -> None:
+    import numpy as np
+
+    store = SnapshotStore(tmp_path, retention_s=60, clock=lambda: 1_760_000_000.0)
+    name = store.save("cam1", "0123abcd", np.zeros((8, 8, 3), dtype=np.uint8))
+    assert name is not None
+    client = client_for(create_app(FakeAgent(), snapshots=store, token="s3cret"))
+    assert (await client.get(f"/v1/snapshots/{name}")).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert (await client.get(f"/v1/snapshots/{name}", headers=wrong)).status_code == 401
+    auth = {"Authorization": "Bearer s3cret"}
+    response = await client.get(f"/v1/snapshots/{name}", headers=auth)
+    assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+    assert response.content == (tmp_path / name).read_bytes()
+    (tmp_path / "secret.txt").write_text("not a snapshot", encoding="utf-8")
+    for bad in ("secret.txt", "..%2Fsecret.txt", "1760000000000-cam1-ffff.jpg"):
+        assert (await client.get(f"/v1/snapshots/{bad}", headers=auth)).status_code == 404
