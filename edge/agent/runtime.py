@@ -21,6 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from importlib import metadata
 
 from edge.agent.health import AgentHealth
 from edge.agent.pipeline import Pipeline, build_pipeline
@@ -41,7 +42,14 @@ logger = logging.getLogger(__name__)
 
 TICK_S = 1.0
 SWEEP_S = 60.0
-VERSION = "0.1.0"
+
+
+def agent_version() -> str:
+    """The installed streetsense version (reported in the retained status)."""
+    try:
+        return metadata.version("streetsense")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
 
 
 class Agent:
@@ -83,7 +91,7 @@ class Agent:
             config.broker,
             site=config.site,
             agent=config.agent,
-            version=VERSION,
+            version=agent_version(),
             on_action=self.fusion.on_action,
             on_command=self._on_command,
             clock=clock,
