@@ -152,8 +152,9 @@ def search(
     step: int,
     limit: int,
     mqtt_port: int = 0,
+    fine: bool = True,
 ) -> Search:
-    """Coarse steps of ``step`` upward until a trial fails, then bisect between."""
+    """Coarse steps of ``step`` upward until a trial fails, then bisect between (``fine``)."""
     found = Search(impl)
     low, high = 0, None
     count = start
@@ -165,7 +166,7 @@ def search(
             break
         low = count
         count += step
-    if high is None:
+    if high is None or not fine:
         return found
     while high - low > 1:
         middle = (low + high) // 2
@@ -250,9 +251,10 @@ def main() -> None:
     parser.add_argument("--card", type=Path, default=DEFAULT_CARD)
     parser.add_argument("--quick", action="store_true", help="short windows, coarse steps")
     parser.add_argument("--limit", type=int, default=48, help="most cameras tried")
+    parser.add_argument("--start", type=int, default=4, help="first camera count")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
-    warmup, window = (5.0, 8.0) if args.quick else (8.0, 20.0)
+    warmup, window = (4.0, 8.0) if args.quick else (5.0, 15.0)
     step = 8 if args.quick else 4
     card = load_card(args.card)
     analysis_fps = 5.0  # the agent's default (CameraConfig.analysis_fps)
@@ -275,8 +277,8 @@ def main() -> None:
         try:
             print("agent", flush=True)
             agent = search(
-                "agent", agent_spec, analysis_fps, start=step, step=step, limit=args.limit,
-                mqtt_port=broker.port,
+                "agent", agent_spec, analysis_fps, start=args.start, step=step,
+                limit=args.limit, mqtt_port=broker.port, fine=not args.quick,
             )  # fmt: skip
         finally:
             broker.kill()
@@ -284,8 +286,8 @@ def main() -> None:
     if not args.skip_baseline:
         print("baseline", flush=True)
         baseline = search(
-            "baseline", baseline_spec, card.input.sample_fps, start=step, step=step,
-            limit=args.limit,
+            "baseline", baseline_spec, card.input.sample_fps, start=args.start, step=step,
+            limit=args.limit, fine=not args.quick,
         )  # fmt: skip
     write_cameras_report(args, card.name, ceiling, decode, server, agent, baseline)
 

@@ -132,7 +132,7 @@ def main() -> None:
     args = parser.parse_args()
     count = args.cameras or sustained_cameras(4 if args.quick else 8)
     runs = 1 if args.quick else args.runs
-    warmup, window = (5.0, 10.0) if args.quick else (8.0, 30.0)
+    warmup, window = (5.0, 10.0) if args.quick else (5.0, 20.0)
     names = ("p50", "p95", "p99", "max")
     subscriber_rows = {n: Measurement(f"subscriber {n}", "ms") for n in names}
     agent_rows = {n: Measurement(f"agent histogram {n} (bucket bound)", "ms") for n in names[:3]}

@@ -23,9 +23,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    runs = 1 if args.quick else 3
-    warmup, window = (4.0, 6.0) if args.quick else (6.0, 15.0)
-    counts = (4, 8) if args.quick else (4, 8, 16)
+    runs = 1 if args.quick else 2
+    warmup, window = (4.0, 6.0) if args.quick else (5.0, 12.0)
+    counts = (4, 8) if args.quick else (4, 16)
     box = cores()
     costs: list[Measurement] = []
     cameras: list[Measurement] = []
