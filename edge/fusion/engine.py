@@ -78,7 +78,7 @@ class Fusion:
                 self._last[(result.camera, label)] = result
                 touched.add(alert.category)
             for category in sorted(touched):
-                self._reconcile_camera(result.camera, category, out)
+                self._reconcile_camera(result.camera, category, out, result.clip_ended_at)
         return out
 
     def on_reading(self, reading: SensorReading) -> list[Event]:
@@ -98,7 +98,7 @@ class Fusion:
                 active = track.update(reading)
                 key = IncidentKey(SourceKind.SENSOR, reading.sensor, rule.category)
                 observation = self._sensor_observation(track, reading) if active else None
-                self._add(out, self._book.observe(key, observation))
+                self._add(out, self._book.observe(key, observation, at=track.last_at))
             self._recorroborate(reading, out)
         return out
 
@@ -129,11 +129,11 @@ class Fusion:
                 if track.expire(now)
             }
             for camera, category in sorted(expired):
-                self._reconcile_camera(camera, category, out)
+                self._reconcile_camera(camera, category, out, now)
             for (name, sensor), rule_track in list(self._rules.items()):
                 if rule_track.expire(now):
                     key = IncidentKey(SourceKind.SENSOR, sensor, rule_track.rule.category)
-                    self._add(out, self._book.observe(key, None))
+                    self._add(out, self._book.observe(key, None, at=now))
                 elif rule_track.idle(now):  # forget silent sensors: memory stays bounded
                     del self._rules[(name, sensor)]
             out.extend(self._book.heartbeats())
@@ -216,9 +216,11 @@ class Fusion:
         }
         for camera, category in sorted(situations):
             if self._book.is_open(IncidentKey(SourceKind.CAMERA, camera, category)):
-                self._reconcile_camera(camera, category, out)
+                self._reconcile_camera(camera, category, out, None)
 
-    def _reconcile_camera(self, camera: str, category: str, out: list[Event]) -> None:
+    def _reconcile_camera(
+        self, camera: str, category: str, out: list[Event], at: float | None
+    ) -> None:
         """Tell the incident book the camera's state for one category.
 
         Several labels may share a category: the situation is active while any
@@ -236,4 +238,4 @@ class Fusion:
             if best is None or observation.confidence > best.confidence:
                 best = observation
         key = IncidentKey(SourceKind.CAMERA, camera, category)
-        self._add(out, self._book.observe(key, best))
+        self._add(out, self._book.observe(key, best, at=at))

@@ -10,6 +10,7 @@ consoles can close it).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -110,8 +111,14 @@ class IncidentBook:
         self._open: dict[IncidentKey, _Incident] = {}
         self._cooldown_until: dict[IncidentKey, float] = {}
 
-    def observe(self, key: IncidentKey, observation: Observation | None) -> Event | None:
-        """Reconcile one situation with the detector's latest view."""
+    def observe(
+        self, key: IncidentKey, observation: Observation | None, at: float | None = None
+    ) -> Event | None:
+        """Reconcile one situation with the detector's latest view.
+
+        ``at`` is when the detector saw the situation clear (the clearing clip's or
+        reading's time); it becomes the END event's ``occurred_at``.
+        """
         now = self._clock()
         incident = self._open.get(key)
         if observation is None:
@@ -119,7 +126,10 @@ class IncidentBook:
                 return None
             del self._open[key]
             self._cooldown_until[key] = now + self._config.cooldown_s
-            return self._emit(key, incident, Phase.END, incident.last, now)
+            last = incident.last
+            if at is not None:
+                last = dataclasses.replace(last, occurred_at=at)
+            return self._emit(key, incident, Phase.END, last, now)
         if incident is None:
             return self._start(key, observation, now)
         incident.last = observation

@@ -180,7 +180,9 @@ def test_update_on_material_change_and_heartbeat_then_stale_end() -> None:
     clock.now += 5
     assert fusion.tick() == []  # 5 s since the last clip, heartbeat not due
     clock.now += 24.5  # camera silent; 30 s since the last UPDATE
-    assert [e.phase for e in fusion.tick()] == [Phase.END]  # stale (> 10 s without clips)
+    (stale_end,) = fusion.tick()  # stale: > 10 s without clips
+    assert stale_end.phase is Phase.END
+    assert stale_end.occurred_at == datetime.fromtimestamp(clock.now, UTC)
     assert fusion.open_incidents() == 0
 
 
@@ -208,6 +210,7 @@ def test_cooldown_delays_a_new_incident_of_the_same_kind() -> None:
     clock.now += 1
     (end,) = fusion.on_classification(clip("cam1", clock.now, fight=0.1))
     assert end.phase is Phase.END and end.incident_id == first.incident_id
+    assert end.occurred_at == datetime.fromtimestamp(clock.now, UTC)  # the clearing clip
     for _ in range(19):
         clock.now += 1
         assert fusion.on_classification(clip("cam1", clock.now, fight=0.9)) == []
