@@ -91,6 +91,38 @@ def _now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class Chain:
+    """Appends rows within one exclusive transaction, reading the chain's tail once."""
+
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+        last = tx.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        self._seq, self._hash = (int(last[0][0]), str(last[0][1])) if last else (0, GENESIS)
+
+    def append(
+        self,
+        *,
+        actor: str,
+        channel: str,
+        action: str,
+        subject: str,
+        details: dict[str, Any] | None = None,
+    ) -> AuditEntry:
+        """Append one row after the last one."""
+        seq, prev_hash, at = self._seq + 1, self._hash, _now_text()
+        text = canonical_details(details or {})
+        digest = row_hash(
+            seq=seq, at=at, actor=actor, channel=channel, action=action, subject=subject,
+            details=text, prev_hash=prev_hash,
+        )  # fmt: skip
+        self._tx.execute(
+            f"INSERT INTO audit ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            (seq, at, actor, channel, action, subject, text, prev_hash, digest),
+        )
+        self._seq, self._hash = seq, digest
+        return AuditEntry(seq, at, actor, channel, action, subject, text, prev_hash, digest)
+
+
 def append(
     tx: Tx,
     *,
@@ -101,19 +133,9 @@ def append(
     details: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Append one row; ``tx`` must be exclusive (see the module docstring)."""
-    last = tx.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-    seq, prev_hash = (int(last[0][0]) + 1, str(last[0][1])) if last else (1, GENESIS)
-    at = _now_text()
-    text = canonical_details(details or {})
-    digest = row_hash(
-        seq=seq, at=at, actor=actor, channel=channel, action=action, subject=subject,
-        details=text, prev_hash=prev_hash,
-    )  # fmt: skip
-    tx.execute(
-        f"INSERT INTO audit ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-        (seq, at, actor, channel, action, subject, text, prev_hash, digest),
+    return Chain(tx).append(
+        actor=actor, channel=channel, action=action, subject=subject, details=details
     )
-    return AuditEntry(seq, at, actor, channel, action, subject, text, prev_hash, digest)
 
 
 def _entry(row: Row) -> AuditEntry:

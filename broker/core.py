@@ -93,7 +93,8 @@ class AdapterCore:
         """Dedupe, route, queue, alert and audit a batch in one transaction."""
         now = self._clock()
         with self.database.transaction(exclusive=True) as tx:
-            results = [self._accept_one(tx, item, now) for item in batch]
+            chain = audit.Chain(tx)
+            results = [self._accept_one(tx, chain, item, now) for item in batch]
         touched: set[str] = set()
         for item, accepted in zip(batch, results, strict=True):
             if accepted.result is AcceptResult.DUPLICATE:
@@ -109,7 +110,7 @@ class AdapterCore:
                 wake()
         return results
 
-    def _accept_one(self, tx: Tx, item: EventIn, now: float) -> Acceptance:
+    def _accept_one(self, tx: Tx, chain: audit.Chain, item: EventIn, now: float) -> Acceptance:
         event = item.event
         if not dedupe.first_sighting(tx, event.event_id, now):
             return Acceptance(AcceptResult.DUPLICATE)
@@ -125,8 +126,7 @@ class AdapterCore:
             )
         if decision.outputs and event.requires_review:
             alerts.record_event(tx, event, item.payload, now)
-        audit.append(
-            tx,
+        chain.append(
             actor=ADAPTER,
             channel="mqtt",
             action="event.accepted",

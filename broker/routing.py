@@ -20,7 +20,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from broker.config import WEEKDAYS, RouteRule, Schedule, TimeWindow
-from events import Event
+from events import Event, Severity
+
+_RANK = {severity: index for index, severity in enumerate(Severity)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,7 @@ def rule_matches(rule: RouteRule, event: Event) -> bool:
     return (
         _matches_any(event.site, rule.sites)
         and _matches_any(event.category, rule.categories)
-        and event.severity.rank >= rule.min_severity.rank
+        and _RANK[event.severity] >= _RANK[rule.min_severity]
         and (rule.schedule is None or in_schedule(rule.schedule, event.occurred_at))
     )
 
