@@ -45,7 +45,7 @@ class Status(Protocol):
         ...
 
     def ready(self) -> tuple[bool, list[str]]:
-        """Readiness and the reasons it is not ready."""
+        """Readiness and the reasons it is not ready (may block: called in a thread)."""
         ...
 
 
@@ -112,7 +112,7 @@ def create_app(core: AdapterCore, status: Status, tokens: dict[str, str]) -> Fas
 
     @app.get("/readyz")
     async def readyz(response: Response) -> dict[str, Any]:
-        ok, reasons = status.ready()
+        ok, reasons = await asyncio.to_thread(status.ready)
         if not ok:
             response.status_code = 503
         return {"ready": ok, "reasons": reasons}

@@ -109,8 +109,16 @@ class Adapter:
         return output_views(self._transports, self._core.queue, self._core.database)
 
     def ready(self) -> tuple[bool, list[str]]:
-        """Ready when MQTT is connected (the database was opened at start)."""
+        """Ready when MQTT is connected and the database answers (blocking)."""
         reasons = [] if self.mqtt_connected else ["MQTT not connected"]
+        if self._database is None:
+            reasons.append("storage not open")
+        else:
+            try:
+                with self._database.transaction() as tx:
+                    tx.query("SELECT 1")
+            except StorageError as exc:
+                reasons.append(f"storage unavailable: {exc}")
         return not reasons, reasons
 
     # -- lifecycle ------------------------------------------------------------
