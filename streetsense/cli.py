@@ -44,7 +44,9 @@ def _config_check(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from streetsense.demo import run_demo
 
-    return run_demo(duration=args.duration, quiet=args.quiet)
+    return run_demo(
+        duration=args.duration, quiet=args.quiet, card=Path(args.card) if args.card else None
+    )
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -56,12 +58,15 @@ def _doctor(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and shell completion)."""
     parser = argparse.ArgumentParser(prog="streetsense", description=__doc__.splitlines()[0])
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument(
+        "--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR (demo: WARNING, else INFO)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="run the whole pipeline on bundled sample media")
     demo.add_argument("--duration", type=float, default=45.0, help="seconds to run")
     demo.add_argument("--quiet", action="store_true", help="no progress display")
+    demo.add_argument("--card", help="model card to use instead of the shipped one")
     demo.set_defaults(handler=_demo)
 
     edge = commands.add_parser("edge", help="edge agent").add_subparsers(dest="sub", required=True)
@@ -97,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, configure logging, run the chosen subcommand."""
     args = build_parser().parse_args(argv)
+    default_level = "WARNING" if args.command == "demo" else "INFO"
     logging.basicConfig(
-        level=args.log_level.upper(),
+        level=(args.log_level or default_level).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     handler: Callable[[argparse.Namespace], int] = args.handler
