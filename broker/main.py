@@ -124,7 +124,17 @@ class Adapter:
     # -- lifecycle ------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open storage, start outputs and workers, connect to MQTT, serve the API."""
+        """Open storage, start outputs and workers, connect to MQTT, serve the API.
+
+        On failure everything already started is stopped again before raising.
+        """
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         config = self.config
         database = await asyncio.to_thread(open_database, config.storage, config.mqtt.client_id)
         self._database = database
@@ -179,10 +189,14 @@ class Adapter:
     async def _serve_api(self) -> None:
         api = self.config.api
         sock = socket.socket(socket.AF_INET6 if ":" in api.host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((api.host, api.port))
-        sock.listen(128)
-        sock.setblocking(False)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((api.host, api.port))
+            sock.listen(128)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
         self._port = int(sock.getsockname()[1])
         server_config = uvicorn.Config(
             self.app, log_level="warning", lifespan="off", access_log=False

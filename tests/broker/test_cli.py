@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from broker.config import parse_adapter_config
+from broker.main import Adapter
 from tests.broker.helpers import wait_until
 from tests.support.mosquitto import Mosquitto, free_port
 
@@ -64,3 +67,26 @@ api: {{port: {port}}}
     output = (tmp_path / "adapter.log").read_text()
     assert "shutting down" in output
     assert "Traceback" not in output
+
+
+async def test_a_failed_start_cleans_up(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    busy = blocker.getsockname()[1]
+    config = parse_adapter_config(f"""
+mqtt: {{port: {mosquitto.port}, client_id: busy-adapter}}
+storage: {{kind: sqlite, path: {tmp_path / "adapter.db"}}}
+outputs: {{journal: {{type: log}}}}
+routes: [{{name: all, outputs: [journal]}}]
+api: {{port: {busy}}}
+""")  # fmt: skip
+    adapter = Adapter(config)
+    try:
+        with pytest.raises(OSError):
+            await adapter.start()
+    finally:
+        blocker.close()
+    assert not adapter.mqtt_connected
+    assert adapter.transports == {}
+    assert adapter._database is None  # closed again
