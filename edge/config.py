@@ -25,6 +25,7 @@ from edge.fusion.config import FusionConfig
 from edge.inference.config import InferenceConfig
 from edge.outbox.config import BrokerConfig, OutboxConfig
 from edge.sources.config import CameraConfig, SensorConfig
+from models.card import load_card
 from streetsense.configfile import load_config
 
 IDENTIFIER = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
@@ -51,7 +52,7 @@ class ApiConfig(_Strict):
 
     enabled: bool = Field(default=True, description="Serve the API.")
     host: str = Field(default="127.0.0.1", description="Address to bind (0.0.0.0 for all).")
-    port: int = Field(default=8081, ge=0, le=65535, description="Port (0 = any free port).")
+    port: int = Field(default=9180, ge=0, le=65535, description="Port (0 = any free port).")
     token: SecretStr | None = Field(
         default=None,
         description="Bearer token for the sensor push endpoint (overrides sensors.http_token) "
@@ -112,6 +113,27 @@ class AgentConfig(_Strict):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"camera names must be unique; repeated: {duplicates}")
+        return self
+
+    @model_validator(mode="after")
+    def _analysis_rate_from_card(self) -> Self:
+        """Cameras without an explicit ``analysis_fps`` sample at the model's ``sample_fps``.
+
+        A clip sampled at another rate than the model was trained on would be judged
+        to have gaps (or worse, classified on a different time scale).
+        """
+        unset = [c for c in self.cameras if "analysis_fps" not in c.model_fields_set]
+        if not unset:
+            return self
+        try:
+            sample_fps = load_card(self.model.card).input.sample_fps
+        except (OSError, ValueError):
+            return self  # no readable card yet: the agent reports the model problem itself
+        cameras = tuple(
+            camera.model_copy(update={"analysis_fps": sample_fps}) if camera in unset else camera
+            for camera in self.cameras
+        )
+        object.__setattr__(self, "cameras", cameras)
         return self
 
 

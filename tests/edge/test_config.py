@@ -100,3 +100,23 @@ def test_missing_required_keys_are_all_reported() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config("cameras: []\n", AgentConfig)
     assert {p.path for p in caught.value.problems} == {"site", "agent"}
+
+
+def test_cameras_sample_at_the_models_rate_unless_told(tmp_path: Path) -> None:
+    from edge.config import AgentConfig
+    from tests.support.tiny_model import build_tiny_model
+
+    card = build_tiny_model(tmp_path / "model", sample_fps=6.0)
+    config = AgentConfig.model_validate(
+        {
+            "site": "s",
+            "agent": "a",
+            "model": {"card": str(card)},
+            "cameras": [
+                {"name": "auto", "url": "rtsp://x/1"},
+                {"name": "fixed", "url": "rtsp://x/2", "analysis_fps": 2.0},
+            ],
+        }
+    )
+    rates = {camera.name: camera.analysis_fps for camera in config.cameras}
+    assert rates == {"auto": 6.0, "fixed": 2.0}
