@@ -37,6 +37,7 @@ PLUGIN_MODULES: tuple[str, ...] = (
     "broker.protocols.tetra",
     "broker.protocols.onvif",
     "broker.protocols.cap",
+    "broker.protocols.snmp",
 )
 
 
