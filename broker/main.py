@@ -294,7 +294,7 @@ async def serve(config: AdapterConfig) -> int:
         await adapter.start()
         await stop.wait()
         logger.info("shutting down")
-    except (BrokerError, OSError) as exc:
+    except (BrokerError, OSError, ValueError) as exc:  # storage, ports, token files
         logger.error("adapter failed: %s", exc)  # noqa: TRY400 - the message is the point
         return 1
     finally:
