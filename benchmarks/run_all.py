@@ -36,6 +36,18 @@ PLAN: list[tuple[str, bool, list[str], list[str]]] = [
 ]  # fmt: skip
 
 
+def _accepts(name: str, option: str) -> bool:
+    """Whether ``python -m benchmarks.<name> --help`` mentions ``option``."""
+    shown = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{name}", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return option in shown.stdout
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short smoke run (3-5 minutes)")
@@ -56,7 +68,10 @@ def main() -> int:
         if not (ROOT / "benchmarks" / f"{name}.py").exists():
             outcomes.append(f"| {name} | skipped: benchmarks/{name}.py is missing | |")
             continue
-        command = [sys.executable, "-m", f"benchmarks.{name}", *(quick if args.quick else full)]
+        chosen = quick if args.quick else full
+        if chosen and not _accepts(name, chosen[0]):
+            chosen = []  # a benchmark owned elsewhere without that option: its defaults
+        command = [sys.executable, "-m", f"benchmarks.{name}", *chosen]
         print(f"== {name}: {' '.join(command[1:])}", flush=True)
         started = time.monotonic()
         code = subprocess.run(command, cwd=ROOT, check=False).returncode
