@@ -262,7 +262,7 @@ def main() -> None:
     warmup, window = (4.0, 8.0) if args.quick else (5.0, 15.0)
     step = 8 if args.quick else 4
     card = load_card(args.card)
-    analysis_fps = 5.0  # the agent's default (CameraConfig.analysis_fps)
+    analysis_fps = card.input.sample_fps  # the agent's default for every camera
     stride = card.input.clip_stride_frames
 
     print("ceilings (same run)", flush=True)

@@ -44,6 +44,7 @@ from benchmarks.camera_trial import TrialSpec
 from benchmarks.cameras import DEFAULT_CARD, run_trial
 from benchmarks.harness import RESULTS, Measurement, table, write_report
 from events import SourceKind, decode_event, topics
+from models.card import load_card
 from tests.support.mosquitto import Mosquitto
 
 EVERY_CLIP = {
@@ -148,7 +149,7 @@ def main() -> None:
                 spec = TrialSpec(
                     "agent", [""] * count, str(card), warmup, window, agent_overrides=EVERY_CLIP
                 )
-                trial = run_trial(spec, 5.0, broker.port)
+                trial = run_trial(spec, load_card(args.card).input.sample_fps, broker.port)
                 time.sleep(1.0)
                 client.disconnect()
                 client.loop_stop()
