@@ -306,18 +306,26 @@ def per_camera_ms(trial: Trial, server_ms: float) -> float:
 def _efficiency(ceiling: Ceiling, agent: Search, baseline: Search) -> str:
     """Ceiling CPU per camera over each implementation's, at its best sustained count."""
     lines = [
-        "| implementation | cameras | CPU ms per camera-second | ceiling / this |",
-        "|---|---:|---:|---:|",
-        f"| ceiling (decode + model terms) | | {ceiling.per_camera_ms:.1f} | 1.00 |",
+        "| implementation | cameras | CPU ms per camera-second | ceiling / this "
+        "| RSS MiB | RSS MiB per added camera |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| ceiling (decode + model terms) | | {ceiling.per_camera_ms:.1f} | 1.00 | | |",
     ]
     for found in (agent, baseline):
         best = found.best
         if best is None:
             continue
         cost = per_camera_ms(best, ceiling.server_ms)
+        passed = sorted((t.result for t in found.trials if t.sustained), key=lambda r: r.cameras)
+        low, high = passed[0], passed[-1]
+        marginal = (
+            f"{(high.rss_mib - low.rss_mib) / (high.cameras - low.cameras):.1f}"
+            if high.cameras > low.cameras
+            else ""
+        )
         lines.append(
             f"| {found.impl} | {best.result.cameras} | {cost:.1f} "
-            f"| {ceiling.per_camera_ms / cost:.2f} |"
+            f"| {ceiling.per_camera_ms / cost:.2f} | {best.result.rss_mib:.0f} | {marginal} |"
         )
     return (
         "\n".join(lines)
