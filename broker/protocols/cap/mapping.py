@@ -135,7 +135,9 @@ def _description(event: Event) -> str:
     )
     if event.phase is Phase.END:
         tail = f"The incident has ended. {tail}"
-    return f"{summary} {tail}" if summary else tail
+    if not summary:
+        return tail
+    return f"{summary} {tail}" if summary[-1] in ".!?" else f"{summary}. {tail}"
 
 
 def event_to_alert(
