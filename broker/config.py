@@ -163,7 +163,7 @@ class ApiConfig(_Model):
 
     enabled: bool = Field(default=True, description="Serve the API.")
     host: str = Field(default="127.0.0.1", description="Listen address.")
-    port: int = Field(default=8081, ge=0, le=65535, description="Listen port (0 picks a free one).")
+    port: int = Field(default=9181, ge=0, le=65535, description="Listen port (0 picks a free one).")
     operators: dict[str, Annotated[str, Field(min_length=12)]] = Field(
         default={},
         description="Operator name -> bearer token (use ${ENV} for each token; 12+ chars).",
