@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -52,6 +51,14 @@ DEFAULT_INSTRUCTION = (
     "Automated suggestion from video and sensor analysis, not a confirmed incident: "
     "verify on the camera before acting."
 )
+
+
+def _check_template(template: str, **fields: str) -> None:
+    """Format ``template`` once with sample values so a bad one fails at config time."""
+    try:
+        template.format(**fields)
+    except (KeyError, IndexError, AttributeError, ValueError) as exc:
+        raise ValueError(f"template may use only {{{'}, {'.join(fields)}}}: {exc!r}") from exc
 
 
 class CameraLocation(BaseModel):
@@ -137,6 +144,11 @@ class CapOutputConfig(BaseModel):
     response_types: dict[str, tuple[ResponseType, ...]] = Field(
         default={}, description="Our category -> <responseType> while open (default Assess)."
     )
+    include_summary: bool = Field(
+        default=True,
+        description="Put the agent's free-text summary in <description> (off where agents "
+        "might write personal data into it).",
+    )
     web_template: str | None = Field(
         default=None, description="<web> URL; may use {event_id}, {incident_id}, {site}."
     )
@@ -175,11 +187,15 @@ class CapOutputConfig(BaseModel):
 
     @field_validator("web_template")
     @classmethod
-    def _template(cls, value: str | None) -> str | None:
+    def _web_template(cls, value: str | None) -> str | None:
         if value is not None:
-            unknown = set(re.findall(r"{(\w*)}", value)) - {"event_id", "incident_id", "site"}
-            if unknown:
-                raise ValueError(f"unknown fields {sorted(unknown)} in web_template")
+            _check_template(value, event_id="e", incident_id="i", site="s")
+        return value
+
+    @field_validator("area_template")
+    @classmethod
+    def _area_template(cls, value: str) -> str:
+        _check_template(value, site="s", source_kind="camera", source_id="c")
         return value
 
     @model_validator(mode="after")

@@ -127,8 +127,8 @@ def _headline(name: str, event: Event) -> str:
     return clean(f"{name} {verb} at {event.site}/{event.source.id}")[:160]
 
 
-def _description(event: Event) -> str:
-    summary = clean(event.summary)
+def _description(event: Event, config: CapOutputConfig) -> str:
+    summary = clean(event.summary) if config.include_summary else ""
     tail = (
         f"Confidence {event.confidence:.0%} ({event.source.kind.value} {event.source.id}, "
         f"site {event.site})."
@@ -183,7 +183,7 @@ def event_to_alert(
         ),
         sender_name=clean(config.sender_name) or None,
         headline=_headline(name, event),
-        description=_description(event),
+        description=_description(event, config),
         instruction=clean(config.instructions.get(event.category, config.default_instruction))
         or None,
         web=web,

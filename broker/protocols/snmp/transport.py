@@ -10,6 +10,7 @@ informs where losing an alert matters (the default).
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 from pysnmp.error import PySnmpError
@@ -69,6 +70,20 @@ def auth_data(config: SnmpOutputConfig) -> CommunityData | UsmUserData:
     )
 
 
+def _new_engine(engine_id: str | None) -> SnmpEngine:
+    """An SNMP engine, with our fixed snmpEngineID when configured.
+
+    With a fixed id pysnmp keeps snmpEngineBoots in ``$TMPDIR/__pysnmp/<id>/boots``
+    and reads it back without closing the file; the ResourceWarning of that
+    read is silenced here, around the constructor only.
+    """
+    if engine_id is None:
+        return SnmpEngine()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        return SnmpEngine(snmpEngineID=v2c.OctetString(hexValue=engine_id))
+
+
 class SnmpNotifier:
     """Sends one notification per attempt; the delivery core retries."""
 
@@ -88,12 +103,7 @@ class SnmpNotifier:
     async def start(self) -> None:
         """Create the SNMP engine and resolve the manager's address."""
         if self._engine is None:
-            engine_id = self._config.engine_id
-            self._engine = (
-                SnmpEngine()
-                if engine_id is None
-                else SnmpEngine(snmpEngineID=v2c.OctetString(hexValue=engine_id))
-            )
+            self._engine = _new_engine(self._config.engine_id)
         if self._target is None:
             self._target = await UdpTransportTarget.create(
                 (self._config.host, self._config.port),

@@ -280,6 +280,14 @@ def test_no_personal_data_or_snapshot_leaves() -> None:
     assert b"snap/" not in body and b"face" not in body and b"<resource>" not in body
 
 
+def test_summary_can_be_left_out() -> None:
+    config = CONFIG.model_copy(update={"include_summary": False})
+    event = make_event(summary="reported by Jane Doe")
+    description = event_to_alert(event, config).infos[0].description
+    assert description is not None and "Jane" not in description
+    assert "Confidence 90%" in description
+
+
 def test_source_without_location_gets_a_text_area() -> None:
     event = make_event(source=Source(kind=SourceKind.SENSOR, id="mic3"))
     (area,) = event_to_alert(event, CONFIG).infos[0].areas
@@ -294,6 +302,9 @@ def test_source_without_location_gets_a_text_area() -> None:
         {"scope": "Private"},
         {"scope": "Restricted", "restriction": None},
         {"web_template": "https://x/{camera}"},
+        {"web_template": "https://x/{event_id.nothing}"},
+        {"web_template": "https://x/{0}"},
+        {"area_template": "{site} {camera_name}"},
         {"locations": {"cam1": {"area_desc": "x", "polygon": [[1, 1], [1, 2], [2, 2]]}}},
         {"locations": {"cam1": {"area_desc": "x", "circle": [91, 0, 1]}}},
         {"status": "Draft"},

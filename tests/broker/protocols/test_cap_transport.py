@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from broker.config import parse_adapter_config
 from broker.outputs.base import Outcome
 from broker.outputs.catalog import load_catalog
 from broker.outputs.registry import OutputRegistry
@@ -18,6 +19,7 @@ from broker.protocols.cap.errors import CapFormatError
 from broker.protocols.cap.model import Alert, MsgType
 from broker.protocols.cap.transport import CapHttpOutput
 from events import Phase
+from streetsense.configfile import ConfigError
 from tests.broker.helpers import make_event, sample
 from tests.support.mosquitto import free_port
 
@@ -213,6 +215,31 @@ async def test_peer_away_is_retry_and_down_then_delivers_when_back() -> None:
         assert [a.identifier for a in server.alerts] == [f"streetsense-{event.event_id}"]
     finally:
         await output.close()
+
+
+def test_documented_yaml_is_valid_and_errors_name_the_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAP_TOKEN", "t0ken")
+    text = (
+        "outputs:\n"
+        "  city-cap-hub:\n"
+        "    type: cap\n"
+        "    url: https://cap-hub.city.example/alerts\n"
+        '    headers: {Authorization: "Bearer ${CAP_TOKEN}"}\n'
+        "    sender: streetsense@city.example\n"
+        "    scope: Restricted\n"
+        "    categories: {fight: [Security], crowd: [Safety]}\n"
+        "    locations:\n"
+        '      s1/cam1: {area_desc: "Market square", circle: [52.52, 13.405, 0.05]}\n'
+    )
+    settings = parse_adapter_config(text).outputs["city-cap-hub"].settings
+    assert isinstance(settings, CapOutputConfig)
+    assert settings.headers == {"Authorization": "Bearer t0ken"}
+    assert settings.locations["s1/cam1"].circle == (52.52, 13.405, 0.05)
+    bad = text.replace("scope: Restricted", "scope: Everyone")
+    with pytest.raises(ConfigError) as caught:
+        parse_adapter_config(bad)
+    problem = caught.value.problems[0]
+    assert problem.path == "outputs.city-cap-hub.scope" and problem.line == 7
 
 
 def test_registered_in_the_catalog() -> None:

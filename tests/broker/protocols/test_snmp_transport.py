@@ -7,18 +7,21 @@ import re
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from broker.config import parse_adapter_config
 from broker.outputs.base import Outcome
 from broker.outputs.catalog import load_catalog
 from broker.outputs.registry import OutputRegistry
 from broker.protocols.snmp.config import SnmpOutputConfig
 from broker.protocols.snmp.transport import SnmpNotifier
 from events import ModelRef, Phase, Severity
+from streetsense.configfile import ConfigError
 from tests.broker.helpers import eventually, make_event, sample
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -113,7 +116,11 @@ V3 = {"user": USER, "auth_key": AUTH_KEY, "priv_key": PRIV_KEY}
     ],
     ids=["v2c-trap", "v2c-inform", "v3-authpriv-inform", "v3-authpriv-trap"],
 )
-async def test_snmptrapd_logs_our_varbinds(trapd: SnmpTrapd, settings: dict[str, object]) -> None:
+async def test_snmptrapd_logs_our_varbinds(
+    trapd: SnmpTrapd, settings: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pysnmp keeps a fixed engine id's boot counter under the temp dir: keep it in ours
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     output = SnmpNotifier(_config(trapd.port, **settings), f"snmp-{settings['mode']}")
     event = make_event(
         phase=Phase.UPDATE, severity=Severity.CRITICAL, confidence=0.873, category="fight",
@@ -222,6 +229,31 @@ async def test_unresolvable_host_is_retry() -> None:
         await output.close()
     assert result.outcome is Outcome.RETRY
     assert not output.health().connected
+
+
+def test_documented_yaml_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SNMP_AUTH_KEY", "auth-from-env")
+    monkeypatch.setenv("SNMP_PRIV_KEY", "priv-from-env")
+    text = (
+        "outputs:\n"
+        "  nms:\n"
+        "    type: snmp\n"
+        "    host: nms.city.example\n"
+        "    version: v3\n"
+        "    mode: trap\n"
+        "    v3:\n"
+        "      user: streetsense\n"
+        "      auth_key: ${SNMP_AUTH_KEY}\n"
+        "      priv_key: ${SNMP_PRIV_KEY}\n"
+        "    engine_id: 80001f8880c0ffee0001\n"
+    )
+    settings = parse_adapter_config(text).outputs["nms"].settings
+    assert isinstance(settings, SnmpOutputConfig) and settings.v3 is not None
+    assert settings.v3.priv_key is not None
+    assert settings.v3.priv_key.get_secret_value() == "priv-from-env"
+    with pytest.raises(ConfigError) as caught:
+        parse_adapter_config(text.replace("    engine_id: 80001f8880c0ffee0001\n", ""))
+    assert "engine_id" in str(caught.value)
 
 
 def test_registered_in_the_catalog() -> None:
