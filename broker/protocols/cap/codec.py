@@ -40,7 +40,7 @@ from broker.protocols.cap.spec import CIRCLE, DATETIME, PAIR, check_document
 MAX_DOCUMENT_BYTES = 512 * 1024
 _NS = f"{{{NAMESPACE}}}"
 # characters XML 1.0 cannot carry at all
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 def format_time(value: datetime) -> str:
@@ -95,7 +95,7 @@ def format_references(references: tuple[Reference, ...]) -> str:
 def _add(parent: etree._Element, name: str, text: str | None) -> None:
     if text is None:
         return
-    if _NOT_XML.search(text):
+    if NOT_XML.search(text):
         raise CapEncodeError(f"<{name}> holds characters XML cannot carry")
     etree.SubElement(parent, _NS + name).text = text
 

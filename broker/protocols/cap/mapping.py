@@ -16,9 +16,9 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
+from broker.protocols.cap.codec import NOT_XML
 from broker.protocols.cap.config import (
     DEFAULT_CATEGORIES,
     DEFAULT_URGENCY_SEVERITY,
@@ -42,13 +42,12 @@ from broker.protocols.cap.model import (
 )
 from events import Event, Phase
 
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 PARAMETER_PREFIX = "streetsense:"
 
 
 def clean(text: str) -> str:
     """Text safe for XML: characters XML cannot carry removed, ends trimmed."""
-    return _NOT_XML.sub("", text).strip()
+    return NOT_XML.sub("", text).strip()
 
 
 def cap_time(value: datetime) -> datetime:

@@ -21,9 +21,9 @@ from broker.outputs.webhook import classify_status
 from broker.protocols.cap.codec import encode_alert
 from broker.protocols.cap.config import CapOutputConfig
 from broker.protocols.cap.errors import CapEncodeError
+from broker.protocols.cap.health import PeerHealth
 from broker.protocols.cap.mapping import event_to_alert
 from broker.protocols.cap.model import Reference
-from broker.protocols.milestone.health import HealthTracker
 from events import Event, Phase
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class CapHttpOutput:
         self._config = config
         self._name = name
         self._client: httpx.AsyncClient | None = None
-        self._health = HealthTracker(name, detail=config.url)
+        self._health = PeerHealth(name, detail=config.url)
         self._sent: OrderedDict[str, tuple[Reference, ...]] = OrderedDict()
 
     @property
@@ -99,13 +99,12 @@ class CapHttpOutput:
         outcome = classify_status(status)
         detail = f"HTTP {status} for {alert.msg_type.value} {alert.identifier}"
         if outcome is Outcome.DELIVERED:
-            self._health.up(f"HTTP {status}")
+            self._health.delivered(f"HTTP {status}")
             self._remember(event, alert.reference())
         elif outcome is Outcome.RETRY:
             self._health.down(detail)
         else:  # the aggregator answered: reachable, but it refuses this message
-            self._health.up(f"HTTP {status}")
-            self._health.note_error(f"{detail}: {response.text[:200]}")
+            self._health.refused(f"HTTP {status}", f"{detail}: {response.text[:200]}")
             logger.warning("CAP endpoint refused %s: HTTP %s", alert.identifier, status)
         return DeliveryResult(outcome, detail)
 

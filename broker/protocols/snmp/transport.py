@@ -138,7 +138,6 @@ class SnmpNotifier:
         if status:
             PROTOCOL_REJECTED.labels(PROTOCOL, "response_error").inc()
             detail = f"manager answered {status.prettyPrint()} at index {index} for {trap}"
-            self._health.up("answering")
             self._health.note_error(detail)
             return DeliveryResult(Outcome.REJECTED, detail)
         if mode == "inform":

@@ -319,7 +319,8 @@ def test_bad_settings_are_refused(overrides: dict[str, Any]) -> None:
 # -- hypothesis ----------------------------------------------------------------------------
 
 _TEXT = st.text(
-    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff"),
+    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff")
+    | st.sampled_from("\n\t"),
     min_size=1, max_size=40,
 ).map(str.strip).filter(bool)  # fmt: skip
 _TOKEN = st.from_regex(r"[A-Za-z0-9@._:-]{1,30}", fullmatch=True)

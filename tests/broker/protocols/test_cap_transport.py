@@ -173,6 +173,9 @@ async def test_http_status_decides_the_outcome(
     assert result.outcome is outcome
     assert str(status) in result.detail
     assert output.health().connected is connected
+    # only a delivery counts as a success; a refusal still proves the peer reachable
+    assert (output.health().last_success_at is not None) is (outcome is Outcome.DELIVERED)
+    assert (output.health().last_error is None) is (outcome is Outcome.DELIVERED)
     assert aggregator.refused == []  # our XML was valid every time
 
 
