@@ -133,6 +133,11 @@ class SnmpNotifier:
             return self._down(f"{type(exc).__name__}: {exc}")
         PROTOCOL_MESSAGES.labels(self._name, "out", mode).inc()
         if error:
+            if self._config.version == "v3":
+                # pysnmp keeps the manager's engine boots and time from its discovery and
+                # does not recover when a restarted manager ignores them: start afresh so
+                # the next attempt discovers the manager again
+                await self.close()
             return self._down(f"{mode} to {self._config.host}:{self._config.port}: {error}")
         trap = format_oid(notification.trap_oid)
         if status:

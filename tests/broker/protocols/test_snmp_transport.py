@@ -194,21 +194,28 @@ async def test_wrong_community_inform_is_not_acknowledged(trapd: SnmpTrapd) -> N
     assert trapd.notifications() == 0
 
 
-async def test_manager_away_is_retry_and_down_then_delivered_when_back(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", ["v2c", "v3"])
+async def test_manager_away_is_retry_and_down_then_delivered_when_back(
+    tmp_path: Path, version: str
+) -> None:
     server = SnmpTrapd(tmp_path / "away", udp_free_port())
     server.start()
-    output = SnmpNotifier(_config(server.port, mode="inform", timeout_s=0.5), "snmp-away")
-    labels = {"output": "snmp-away", "direction": "in", "kind": "inform_response"}
+    settings: dict[str, object] = {"mode": "inform", "timeout_s": 0.5, "version": version}
+    if version == "v3":
+        settings["v3"] = V3  # the restarted manager has a new engine boot: pysnmp must resync
+    name = f"snmp-away-{version}"
+    output = SnmpNotifier(_config(server.port, **settings), name)
+    labels = {"output": name, "direction": "in", "kind": "inform_response"}
     try:
         assert (await output.deliver(make_event())).outcome is Outcome.DELIVERED
-        assert sample("streetsense_adapter_output_up", {"output": "snmp-away"}) == 1
+        assert sample("streetsense_adapter_output_up", {"output": name}) == 1
         server.stop()
         event = make_event()
         result = await output.deliver(event)
         assert result.outcome is Outcome.RETRY
         assert "No SNMP response" in result.detail
         assert not output.health().connected
-        assert sample("streetsense_adapter_output_up", {"output": "snmp-away"}) == 0
+        assert sample("streetsense_adapter_output_up", {"output": name}) == 0
         before = sample("streetsense_adapter_protocol_messages_total", labels)
         server.start()
         result = await output.deliver(event)
