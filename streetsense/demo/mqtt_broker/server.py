@@ -1,0 +1,526 @@
+"""The embedded broker: an asyncio TCP listener, connection handling and message routing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import defaultdict
+
+from streetsense.demo.mqtt_broker import metrics, reasons
+from streetsense.demo.mqtt_broker.codec import (
+    MQTT_5,
+    Connack,
+    Connect,
+    Disconnect,
+    Packet,
+    Pingreq,
+    Pingresp,
+    Puback,
+    Publish,
+    Suback,
+    Subscribe,
+    Unsuback,
+    Unsubscribe,
+    Will,
+    decode,
+    decode_frame,
+    encode,
+)
+from streetsense.demo.mqtt_broker.errors import BrokerStartError, MalformedPacketError
+from streetsense.demo.mqtt_broker.session import (
+    NEVER_EXPIRES,
+    Delivery,
+    Message,
+    Session,
+    Subscription,
+)
+from streetsense.demo.mqtt_broker.topics import matches, parse_filter, valid_topic_name
+from streetsense.demo.mqtt_broker.wire import NO_PROPERTIES, Prop, Properties
+
+logger = logging.getLogger(__name__)
+
+_REJECT_REASONS = {
+    reasons.MALFORMED_PACKET: "malformed",
+    reasons.PROTOCOL_ERROR: "protocol_error",
+    reasons.QOS_NOT_SUPPORTED: "qos_not_supported",
+    reasons.TOPIC_NAME_INVALID: "topic_invalid",
+    reasons.TOPIC_ALIAS_INVALID: "topic_alias_invalid",
+    reasons.PACKET_TOO_LARGE: "too_large",
+    reasons.SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED: "subscription_identifier",
+    reasons.UNSUPPORTED_PROTOCOL_VERSION: "protocol_version",
+}
+_NOT_FORWARDED = (Prop.TOPIC_ALIAS, Prop.SUBSCRIPTION_IDENTIFIER)
+
+
+class Connection:
+    """One client's TCP connection after a successful CONNECT."""
+
+    def __init__(self, writer: asyncio.StreamWriter, connect: Connect) -> None:
+        props = connect.properties
+        self.writer = writer
+        self.protocol_level = connect.protocol_level
+        self.receive_maximum = props.get_int(Prop.RECEIVE_MAXIMUM) or 0xFFFF
+        self.max_packet_size = props.get_int(Prop.MAXIMUM_PACKET_SIZE)
+        self.will = connect.will
+        self.client_id = connect.client_id
+        self.clean_exit = False
+
+    @property
+    def v5(self) -> bool:
+        """Whether the client speaks MQTT 5.0."""
+        return self.protocol_level == MQTT_5
+
+    def send(self, packet: Packet) -> None:
+        """Encode and write one packet (buffered by the transport)."""
+        if not self.writer.is_closing():
+            self.writer.write(encode(packet, self.protocol_level))
+
+
+class EmbeddedBroker:
+    """A small MQTT 3.1.1/5.0 broker for the demo and tests (QoS 0 and 1, no TLS, no auth).
+
+    ``await start()`` listens (port 0 picks a free one) and returns the port;
+    ``await stop()`` closes every connection. All state lives in memory.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        max_queued: int = 100_000,
+        max_packet_size: int = 16 * 1024 * 1024,
+        connect_timeout_s: float = 10.0,
+        max_write_buffer: int = 8 * 1024 * 1024,
+    ) -> None:
+        self._host, self._port = host, port
+        self._max_queued = max_queued
+        self._max_packet_size = max_packet_size
+        self._connect_timeout_s = connect_timeout_s
+        self._max_write_buffer = max_write_buffer
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.sessions: dict[str, Session] = {}
+        self.retained: dict[str, Message] = {}
+        self._round_robin: defaultdict[tuple[str, str], int] = defaultdict(int)
+
+    @property
+    def port(self) -> int:
+        """The port listened on (after ``start``)."""
+        return self._port
+
+    async def start(self) -> int:
+        """Listen on host:port; returns the port."""
+        try:
+            self._server = await asyncio.start_server(self._accept, self._host, self._port)
+        except OSError as exc:
+            raise BrokerStartError(f"cannot listen on {self._host}:{self._port}: {exc}") from exc
+        self._port = self._server.sockets[0].getsockname()[1]
+        logger.info("embedded MQTT broker listening on %s:%s", self._host, self._port)
+        return self._port
+
+    async def stop(self) -> None:
+        """Stop listening and drop every connection."""
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+        for session in self.sessions.values():
+            if session.expiry_timer is not None:
+                session.expiry_timer.cancel()
+
+    # -- connection lifecycle ------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await self._serve(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+            pass
+        except Exception:
+            logger.exception("embedded MQTT broker: connection handler failed")
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        buffer = bytearray()
+        try:
+            first = await asyncio.wait_for(
+                self._read_packet(reader, buffer, None), self._connect_timeout_s
+            )
+        except MalformedPacketError as exc:
+            self._reject(exc)
+            if exc.reason_code == reasons.UNSUPPORTED_PROTOCOL_VERSION:
+                writer.write(encode(Connack(False, reasons.V3_UNACCEPTABLE_PROTOCOL_VERSION), 4))
+            return
+        if first is None:
+            return
+        if not isinstance(first, Connect):
+            metrics.REJECTED.labels("protocol_error").inc()
+            return
+        session = self._connect(writer, first)
+        if session is None or session.connection is None:
+            return
+        conn = session.connection
+        try:
+            await self._packets(reader, buffer, conn, session, first.keepalive)
+        except MalformedPacketError as exc:
+            self._reject(exc)
+            if conn.v5:
+                conn.send(Disconnect(exc.reason_code))
+        finally:
+            self._closed(conn, session)
+
+    async def _read_packet(
+        self, reader: asyncio.StreamReader, buffer: bytearray, protocol_level: int | None
+    ) -> Packet | None:
+        """The next packet, or None at end of stream."""
+        while (frame := decode_frame(bytes(buffer), self._max_packet_size)) is None:
+            chunk = await reader.read(65536)
+            if not chunk:
+                return None
+            buffer += chunk
+        del buffer[: frame.size]
+        if protocol_level is None and frame.header >> 4 != 1:
+            raise MalformedPacketError("the first packet must be CONNECT", reasons.PROTOCOL_ERROR)
+        return decode(frame.header, frame.body, protocol_level or MQTT_5)
+
+    def _reject(self, exc: MalformedPacketError) -> None:
+        metrics.REJECTED.labels(_REJECT_REASONS.get(exc.reason_code, "other")).inc()
+        logger.warning("embedded MQTT broker refused a packet: %s", exc)
+
+    def _connect(self, writer: asyncio.StreamWriter, connect: Connect) -> Session | None:
+        """Answer a CONNECT; the client's session (now connected) unless refused."""
+        conn = Connection(writer, connect)
+        props = connect.properties
+        refusal = self._refusal(connect)
+        if refusal is not None:
+            metrics.REJECTED.labels("connect_refused").inc()
+            conn.send(Connack(False, refusal))
+            return None
+        client_id = connect.client_id or f"auto-{uuid.uuid4().hex}"
+        conn.client_id = client_id
+        if conn.v5:
+            expiry = props.get_int(Prop.SESSION_EXPIRY_INTERVAL) or 0
+        else:
+            expiry = 0 if connect.clean_start else NEVER_EXPIRES
+        session = self.sessions.get(client_id)
+        if session is not None and session.connection is not None:
+            self._take_over(session)
+        if session is not None and session.expiry_timer is not None:
+            session.expiry_timer.cancel()
+            session.expiry_timer = None
+        present = session is not None and not connect.clean_start
+        if session is None or connect.clean_start:
+            session = Session(client_id, self._max_queued)
+            self.sessions[client_id] = session
+        session.expiry_s = expiry
+        session.connection = conn
+        acked: list[tuple[int, int | str | bytes | tuple[str, str]]] = [
+            (Prop.MAXIMUM_QOS, 1),
+            (Prop.RETAIN_AVAILABLE, 1),
+            (Prop.MAXIMUM_PACKET_SIZE, self._max_packet_size),
+            (Prop.WILDCARD_SUBSCRIPTION_AVAILABLE, 1),
+            (Prop.SUBSCRIPTION_IDENTIFIER_AVAILABLE, 0),
+            (Prop.SHARED_SUBSCRIPTION_AVAILABLE, 1),
+        ]
+        if not connect.client_id:
+            acked.append((Prop.ASSIGNED_CLIENT_IDENTIFIER, client_id))
+        conn.send(Connack(present, reasons.SUCCESS, Properties(tuple(acked))))
+        logger.debug("client %s connected (MQTT level %s)", client_id, conn.protocol_level)
+        for packet_id, delivery in session.inflight.items():
+            self._write_publish(conn, session, delivery, packet_id, dup=True)
+        self._pump(session)
+        self._rebalance()
+        return session
+
+    def _refusal(self, connect: Connect) -> int | None:
+        """The CONNACK code refusing this CONNECT, or None to accept it."""
+        props = connect.properties
+        v5 = connect.protocol_level == MQTT_5
+        if not connect.client_id and not connect.clean_start and not v5:
+            return reasons.V3_IDENTIFIER_REJECTED
+        if v5 and props.has(Prop.AUTHENTICATION_METHOD):
+            return reasons.BAD_AUTHENTICATION_METHOD
+        if v5 and (
+            props.get_int(Prop.RECEIVE_MAXIMUM) == 0 or props.get_int(Prop.MAXIMUM_PACKET_SIZE) == 0
+        ):
+            return reasons.PROTOCOL_ERROR
+        if v5 and connect.will is not None and connect.will.qos == 2:
+            return reasons.QOS_NOT_SUPPORTED
+        return None
+
+    def _take_over(self, session: Session) -> None:
+        old = session.connection
+        assert old is not None
+        if old.v5:
+            old.send(Disconnect(reasons.SESSION_TAKEN_OVER))
+        old.writer.close()
+        session.connection = None
+
+    def _closed(self, conn: Connection, session: Session) -> None:
+        """After a connection ends: the will, then the session goes offline or away."""
+        if not conn.clean_exit and conn.will is not None:
+            self._publish_will(conn.will, conn.client_id)
+        if session.connection is not conn:
+            return  # taken over by a newer connection
+        session.connection = None
+        logger.debug("client %s disconnected", session.client_id)
+        if session.expiry_s == 0:
+            self._discard(session)
+        elif session.expiry_s != NEVER_EXPIRES:
+            loop = asyncio.get_running_loop()
+            session.expiry_timer = loop.call_later(session.expiry_s, self._discard, session)
+        self._rebalance()
+
+    def _discard(self, session: Session) -> None:
+        if self.sessions.get(session.client_id) is session and session.connection is None:
+            del self.sessions[session.client_id]
+            for delivery in session.take_shared():
+                if not self._deliver_shared(delivery):
+                    metrics.DROPPED.labels("no_subscriber").inc()
+
+    def _publish_will(self, will: Will, client_id: str) -> None:
+        props = will.properties.without(Prop.WILL_DELAY_INTERVAL)
+        self._publish(
+            Message(will.topic, will.payload, min(will.qos, 1), will.retain, props), client_id
+        )
+
+    # -- inbound packets -----------------------------------------------------
+
+    async def _packets(
+        self,
+        reader: asyncio.StreamReader,
+        buffer: bytearray,
+        conn: Connection,
+        session: Session,
+        keepalive: int,
+    ) -> None:
+        timeout = keepalive * 1.5 if keepalive else None  # spec 3.1.2.10
+        while True:
+            try:
+                packet = await asyncio.wait_for(
+                    self._read_packet(reader, buffer, conn.protocol_level), timeout
+                )
+            except TimeoutError:
+                metrics.REJECTED.labels("keepalive_timeout").inc()
+                if conn.v5:
+                    conn.send(Disconnect(reasons.KEEP_ALIVE_TIMEOUT))
+                return
+            if packet is None or session.connection is not conn:
+                return
+            if not self._handle(packet, conn, session):
+                return
+
+    def _handle(self, packet: Packet, conn: Connection, session: Session) -> bool:
+        """Act on one packet; False ends the connection."""
+        match packet:
+            case Publish():
+                self._inbound_publish(packet, conn, session)
+            case Puback():
+                session.inflight.pop(packet.packet_id, None)
+                self._pump(session)
+            case Subscribe():
+                self._subscribe(packet, conn, session)
+            case Unsubscribe():
+                codes = []
+                for text in packet.topic_filters:
+                    existed = session.subscriptions.pop(text, None) is not None
+                    codes.append(reasons.SUCCESS if existed else reasons.NO_SUBSCRIPTION_EXISTED)
+                conn.send(Unsuback(packet.packet_id, tuple(codes)))
+            case Pingreq():
+                conn.send(Pingresp())
+            case Disconnect():
+                conn.clean_exit = packet.reason_code != reasons.DISCONNECT_WITH_WILL
+                expiry = packet.properties.get_int(Prop.SESSION_EXPIRY_INTERVAL)
+                if expiry is not None and session.expiry_s:
+                    session.expiry_s = expiry
+                return False
+            case _:
+                raise MalformedPacketError(
+                    f"unexpected {type(packet).__name__} from a client", reasons.PROTOCOL_ERROR
+                )
+        return True
+
+    def _inbound_publish(self, packet: Publish, conn: Connection, session: Session) -> None:
+        if packet.qos == 2:
+            raise MalformedPacketError(
+                "QoS 2 is not supported by the embedded broker", reasons.QOS_NOT_SUPPORTED
+            )
+        if packet.properties.has(Prop.TOPIC_ALIAS):
+            raise MalformedPacketError(
+                "topic aliases are not supported", reasons.TOPIC_ALIAS_INVALID
+            )
+        if not valid_topic_name(packet.topic):
+            raise MalformedPacketError(
+                f"invalid topic name {packet.topic!r}", reasons.TOPIC_NAME_INVALID
+            )
+        props = packet.properties.without(*_NOT_FORWARDED)
+        message = Message(packet.topic, packet.payload, packet.qos, packet.retain, props)
+        delivered = self._publish(message, session.client_id)
+        if packet.qos == 1 and packet.packet_id is not None:
+            code = reasons.SUCCESS if delivered else reasons.NO_MATCHING_SUBSCRIBERS
+            conn.send(Puback(packet.packet_id, code))
+
+    def _subscribe(self, packet: Subscribe, conn: Connection, session: Session) -> None:
+        if packet.properties.has(Prop.SUBSCRIPTION_IDENTIFIER):
+            raise MalformedPacketError(
+                "subscription identifiers are not supported",
+                reasons.SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED,
+            )
+        codes: list[int] = []
+        retained: list[Delivery] = []
+        for request in packet.requests:
+            topic_filter = parse_filter(request.topic_filter)
+            if topic_filter is None:
+                codes.append(reasons.TOPIC_FILTER_INVALID if conn.v5 else reasons.V3_SUBACK_FAILURE)
+                continue
+            if topic_filter.group is not None and request.no_local:
+                raise MalformedPacketError(
+                    "no local on a shared subscription", reasons.PROTOCOL_ERROR
+                )
+            qos = min(request.qos, 1)
+            existed = request.topic_filter in session.subscriptions
+            session.subscriptions[request.topic_filter] = Subscription(
+                topic_filter, qos, request.no_local, request.retain_as_published
+            )
+            codes.append(qos)
+            wanted = request.retain_handling == 0 or (request.retain_handling == 1 and not existed)
+            if topic_filter.group is None and wanted:
+                retained += [
+                    Delivery(message, min(qos, message.qos), retain=True)
+                    for topic, message in self.retained.items()
+                    if matches(topic_filter.pattern, topic)
+                ]
+        conn.send(Suback(packet.packet_id, tuple(codes)))
+        for delivery in retained:
+            self._dispatch(session, delivery)
+        self._rebalance()
+
+    # -- routing -------------------------------------------------------------
+
+    def _publish(self, message: Message, sender: str) -> bool:
+        """Retain and route one message; whether any subscriber matched."""
+        if message.retain:
+            if message.payload:
+                self.retained[message.topic] = message
+            else:
+                self.retained.pop(message.topic, None)
+        direct: dict[str, tuple[Session, Delivery]] = {}
+        shared: set[tuple[str, str]] = set()
+        for session in self.sessions.values():
+            for sub in session.subscriptions.values():
+                if not matches(sub.topic_filter.pattern, message.topic):
+                    continue
+                if sub.topic_filter.group is not None:
+                    shared.add((sub.topic_filter.group, sub.topic_filter.pattern))
+                elif not (sub.no_local and session.client_id == sender):
+                    qos = min(sub.qos, message.qos)
+                    known = direct.get(session.client_id)
+                    if known is None or known[1].qos < qos:
+                        delivery = Delivery(
+                            message, qos, message.retain and sub.retain_as_published
+                        )
+                        direct[session.client_id] = (session, delivery)
+        for session, delivery in direct.values():
+            self._dispatch(session, delivery)
+        for key in shared:
+            self._deliver_shared(Delivery(message, message.qos, retain=False, share=key))
+        return bool(direct or shared)
+
+    def _members(self, key: tuple[str, str]) -> list[tuple[Session, Subscription]]:
+        group, pattern = key
+        return [
+            (session, sub)
+            for session in self.sessions.values()
+            for sub in session.subscriptions.values()
+            if sub.topic_filter.group == group and sub.topic_filter.pattern == pattern
+        ]
+
+    def _deliver_shared(self, delivery: Delivery, exclude: Session | None = None) -> bool:
+        """Give a shared-subscription message to one member, round-robin; False if none can take it."""
+        assert delivery.share is not None
+        members = [m for m in self._members(delivery.share) if m[0] is not exclude]
+        online = [m for m in members if m[0].connection is not None]
+        candidates = online or [m for m in members if m[0].expiry_s and delivery.qos]
+        if not candidates:
+            return False
+        turn = self._round_robin[delivery.share]
+        self._round_robin[delivery.share] = turn + 1
+        session, sub = candidates[turn % len(candidates)]
+        qos = min(sub.qos, delivery.message.qos)
+        self._dispatch(session, Delivery(delivery.message, qos, delivery.retain, delivery.share))
+        return True
+
+    def _rebalance(self) -> None:
+        """Move shared-subscription messages held by offline members to online members."""
+        for session in list(self.sessions.values()):
+            if session.connection is not None or not session.shares():
+                continue
+            online = {
+                key for key in session.shares() if any(m[0].connection for m in self._members(key))
+            }
+            if not online:
+                continue
+            for delivery in session.take_shared():
+                if delivery.share not in online or not self._deliver_shared(delivery, session):
+                    session.enqueue(delivery)
+
+    def _dispatch(self, session: Session, delivery: Delivery) -> None:
+        conn = session.connection
+        if conn is None:
+            if delivery.qos:
+                session.enqueue(delivery)
+        elif delivery.qos == 0:
+            self._write_publish(conn, session, delivery, None)
+        elif session.queue or len(session.inflight) >= conn.receive_maximum:
+            session.enqueue(delivery)
+        else:
+            self._write_publish(conn, session, delivery, session.next_packet_id())
+
+    def _pump(self, session: Session) -> None:
+        """Send queued QoS 1 deliveries while the client's receive maximum allows."""
+        conn = session.connection
+        while conn is not None and session.queue and len(session.inflight) < conn.receive_maximum:
+            delivery = session.queue.popleft()
+            self._write_publish(conn, session, delivery, session.next_packet_id())
+
+    def _write_publish(
+        self,
+        conn: Connection,
+        session: Session,
+        delivery: Delivery,
+        packet_id: int | None,
+        *,
+        dup: bool = False,
+    ) -> None:
+        message = delivery.message
+        props = message.properties if conn.v5 else NO_PROPERTIES
+        packet = Publish(
+            message.topic, message.payload, delivery.qos, delivery.retain, dup, packet_id, props
+        )
+        data = encode(packet, conn.protocol_level)
+        if conn.max_packet_size is not None and len(data) > conn.max_packet_size:
+            metrics.DROPPED.labels("too_large_for_client").inc()
+            session.inflight.pop(packet_id or 0, None)
+            return
+        if (
+            delivery.qos == 0
+            and conn.writer.transport.get_write_buffer_size() > self._max_write_buffer
+        ):
+            metrics.DROPPED.labels("slow_consumer").inc()
+            return
+        if packet_id is not None:
+            session.inflight[packet_id] = delivery
+        if not conn.writer.is_closing():
+            conn.writer.write(data)
