@@ -10,6 +10,12 @@ Editing, deleting or reordering any row breaks the chain from that row on.
 Appends must run in an exclusive transaction
 (``database.transaction(exclusive=True)``) so concurrent writers, including
 other adapter instances on PostgreSQL, never fork the chain.
+
+Retention may prune a whole prefix of the chain (:mod:`broker.audit_prune`):
+the seq and hash of the last pruned row are kept as an :class:`Anchor` in the
+``audit_anchors`` table, and a checkpoint row (``audit.pruned``) naming the
+same anchor is appended to the chain. Verification then starts at the newest
+anchor, and fails unless a checkpoint row in the remaining chain confirms it.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ from broker.errors import StorageError
 from broker.storage import Database, Row, Tx
 
 GENESIS = "0" * 64
+CHECKPOINT = "audit.pruned"  # the action of the row recording a pruned prefix
 _COLUMNS = "seq, at, actor, channel, action, subject, details, prev_hash, hash"
+_ANCHOR_COLUMNS = "seq, hash, at, pruned_at, rows, actor, older_than"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,19 @@ class AuditEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Anchor:
+    """Where a pruned chain starts: the last pruned row's seq and hash."""
+
+    seq: int
+    hash: str
+    at: str  # time of the last pruned row
+    pruned_at: str
+    rows: int  # rows pruned by this prune
+    actor: str
+    older_than: str  # the cut-off: rows before this time were pruned
+
+
+@dataclass(frozen=True, slots=True)
 class VerifyResult:
     """The outcome of checking a chain."""
 
@@ -60,6 +81,7 @@ class VerifyResult:
     broken_seq: int | None = None
     reason: str = ""
     row: AuditEntry | None = None  # the first broken row, as stored
+    anchor: Anchor | None = None  # where the checked chain started (None: from seq 1)
 
 
 def canonical_details(details: dict[str, Any]) -> str:
@@ -87,8 +109,16 @@ def row_hash(
     return hashlib.sha256(encoded).hexdigest()
 
 
+def time_text(moment: datetime) -> str:
+    """``moment`` as the audit log writes times (RFC 3339 UTC, milliseconds, ``Z``).
+
+    Texts in this form sort like the times they name, so ranges compare as text.
+    """
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return time_text(datetime.now(UTC))
 
 
 class Chain:
@@ -97,7 +127,11 @@ class Chain:
     def __init__(self, tx: Tx) -> None:
         self._tx = tx
         last = tx.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-        self._seq, self._hash = (int(last[0][0]), str(last[0][1])) if last else (0, GENESIS)
+        if last:
+            self._seq, self._hash = int(last[0][0]), str(last[0][1])
+        else:  # empty: a new log, or one pruned to nothing (continue after its anchor)
+            anchor = latest_anchor(tx)
+            self._seq, self._hash = (anchor.seq, anchor.hash) if anchor else (0, GENESIS)
 
     def append(
         self,
@@ -155,16 +189,49 @@ def page(database: Database, *, after: int = 0, limit: int = 100) -> list[AuditE
     return [_entry(row) for row in rows]
 
 
-def check_chain(entries: Iterator[AuditEntry]) -> VerifyResult:
-    """Verify sequence numbers, links and hashes of rows given in order."""
+def _anchor(row: Row) -> Anchor:
+    return Anchor(int(row[0]), str(row[1]), str(row[2]), str(row[3]), int(row[4]), str(row[5]),
+                  str(row[6]))  # fmt: skip
+
+
+def latest_anchor(tx: Tx) -> Anchor | None:
+    """The newest anchor (the chain starts after it), if the log was ever pruned."""
+    rows = tx.query(f"SELECT {_ANCHOR_COLUMNS} FROM audit_anchors ORDER BY seq DESC LIMIT 1")  # noqa: S608
+    return _anchor(rows[0]) if rows else None
+
+
+def _confirms(entry: AuditEntry, anchor: Anchor) -> bool:
+    if entry.action != CHECKPOINT:
+        return False
+    try:
+        details = entry.details_dict()
+    except ValueError:
+        return False
+    return details.get("anchor_seq") == anchor.seq and details.get("anchor_hash") == anchor.hash
+
+
+def check_chain(
+    entries: Iterator[AuditEntry], anchor: Anchor | None = None, *, confirm_anchor: bool = True
+) -> VerifyResult:
+    """Verify sequence numbers, links and hashes of rows given in order.
+
+    With an ``anchor`` the chain starts right after it (``seq = anchor.seq + 1``,
+    ``prev_hash = anchor.hash``) and, unless ``confirm_anchor`` is false (checking
+    only a prefix), a checkpoint row must confirm the anchor.
+    """
     prev_hash, expected_seq, count = GENESIS, 1, 0
+    confirmed = anchor is None or not confirm_anchor
+    if anchor is not None:
+        prev_hash, expected_seq = anchor.hash, anchor.seq + 1
     for entry in entries:
         count += 1
         if entry.seq != expected_seq:
-            return VerifyResult(False, count, entry.seq, f"expected seq {expected_seq}", entry)
+            return VerifyResult(
+                False, count, entry.seq, f"expected seq {expected_seq}", entry, anchor
+            )
         if entry.prev_hash != prev_hash:
             return VerifyResult(
-                False, count, entry.seq, "prev_hash does not match the row before", entry
+                False, count, entry.seq, "prev_hash does not match the row before", entry, anchor
             )
         digest = row_hash(
             seq=entry.seq, at=entry.at, actor=entry.actor, channel=entry.channel,
@@ -173,10 +240,16 @@ def check_chain(entries: Iterator[AuditEntry]) -> VerifyResult:
         )  # fmt: skip
         if digest != entry.hash:
             return VerifyResult(
-                False, count, entry.seq, "hash does not match the row's content", entry
+                False, count, entry.seq, "hash does not match the row's content", entry, anchor
             )
+        confirmed = confirmed or (anchor is not None and _confirms(entry, anchor))
         prev_hash, expected_seq = entry.hash, expected_seq + 1
-    return VerifyResult(True, count)
+    if not confirmed:
+        assert anchor is not None
+        return VerifyResult(
+            False, count, anchor.seq, "no checkpoint row confirms the anchor", anchor=anchor
+        )
+    return VerifyResult(True, count, anchor=anchor)
 
 
 def _iterate(database: Database, batch: int = 1000) -> Iterator[AuditEntry]:
@@ -190,8 +263,25 @@ def _iterate(database: Database, batch: int = 1000) -> Iterator[AuditEntry]:
 
 
 def verify(database: Database) -> VerifyResult:
-    """Verify the whole chain in ``database``."""
-    return check_chain(_iterate(database))
+    """Verify the whole chain in ``database`` (from its newest anchor, if pruned)."""
+    with database.transaction() as tx:
+        anchor = latest_anchor(tx)
+    return check_chain(_iterate(database), anchor)
+
+
+def _sqlite_readonly_anchor(path: Path) -> Anchor | None:
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        if not connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_anchors'"
+        ).fetchall():
+            return None  # a database from before retention existed
+        rows = connection.execute(
+            f"SELECT {_ANCHOR_COLUMNS} FROM audit_anchors ORDER BY seq DESC LIMIT 1"  # noqa: S608
+        ).fetchall()
+        return _anchor(rows[0]) if rows else None
+    finally:
+        connection.close()
 
 
 def _iterate_sqlite_readonly(path: Path, batch: int = 1000) -> Iterator[AuditEntry]:
@@ -233,12 +323,18 @@ def verify_command(db: str) -> int:
             if not path.is_file():
                 print(f"audit-verify: no such database file: {db}", file=sys.stderr)
                 return 2
-            result = check_chain(_iterate_sqlite_readonly(path))
+            result = check_chain(_iterate_sqlite_readonly(path), _sqlite_readonly_anchor(path))
     except (StorageError, sqlite3.Error) as exc:
         print(f"audit-verify: cannot read the audit log: {exc}", file=sys.stderr)
         return 2
     if result.ok:
         print(f"audit log OK: {result.rows} rows, chain intact")
+        if result.anchor is not None:
+            anchor = result.anchor
+            print(
+                f"  starts after anchor seq={anchor.seq} hash={anchor.hash} "
+                f"(rows before {anchor.older_than} pruned at {anchor.pruned_at} by {anchor.actor})"
+            )
         return 0
     print(f"audit log BROKEN at row seq={result.broken_seq}: {result.reason}")
     if result.row is not None:

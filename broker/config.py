@@ -187,6 +187,39 @@ class ApiConfig(_Model):
         return found
 
 
+class RetentionConfig(_Model):
+    """How long the adapter keeps each kind of record (see docs/accountability.md)."""
+
+    enabled: bool = Field(default=True, description="Run the retention sweeper.")
+    interval_s: float = Field(
+        default=3600.0, ge=1.0, description="Seconds between sweeps (the first runs at start)."
+    )
+    closed_alerts_days: float = Field(
+        default=90.0,
+        gt=0,
+        description="Keep confirmed or dismissed alerts, their events and history this long "
+        "after their last change. Open and acknowledged alerts are never purged.",
+    )
+    dead_letters_days: float = Field(
+        default=30.0, gt=0, description="Keep dead-lettered deliveries this long."
+    )
+    audit_days: float = Field(
+        default=400.0,
+        gt=0,
+        description="Keep audit rows this long; older ones are pruned as a whole prefix of "
+        "the chain behind a recorded anchor.",
+    )
+
+    @model_validator(mode="after")
+    def _audit_outlives_alerts(self) -> RetentionConfig:
+        if self.audit_days < self.closed_alerts_days:
+            raise ValueError(
+                "audit_days must be at least closed_alerts_days: the audit log is what "
+                "remains of a purged alert"
+            )
+        return self
+
+
 class OutputSpec(_Model):
     """One configured output: its plug-in type and its validated settings."""
 
@@ -251,6 +284,9 @@ class AdapterConfig(_Model):
         default=7 * 24 * 3600.0, gt=0, description="How long event ids are remembered for dedupe."
     )
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Delivery retries.")
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig, description="Retention of alerts, dead letters, audit."
+    )
     attempt_timeout_s: float = Field(
         default=60.0,
         gt=0,

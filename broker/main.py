@@ -23,7 +23,7 @@ from types import TracebackType
 import uvicorn
 from fastapi import FastAPI
 
-from broker import dedupe
+from broker import dedupe, retention
 from broker.api import OutputView, create_app
 from broker.config import AdapterConfig, load_adapter_config
 from broker.core import AdapterCore
@@ -174,6 +174,11 @@ class Adapter:
             task = asyncio.create_task(worker.run(), name=f"deliver-{name}")
             self._workers.append((worker, task))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        if config.retention.enabled:
+            sweeper = retention.run_periodically(
+                database, config.retention, instance=config.mqtt.client_id
+            )
+            self._tasks.append(asyncio.create_task(sweeper, name="retention"))
         ingest = MqttIngest(config.mqtt, core.accept_async)
         self._ingest = ingest
         core.publisher = ingest

@@ -6,6 +6,7 @@ alerts       one row per incident that needs review, with its state
 alert_events every event of an alert (its evidence)
 alert_history state changes and operator actions of an alert
 audit        append-only, hash-chained audit log
+audit_anchors where a pruned audit chain now starts (seq and hash of the last pruned row)
 """
 
 from __future__ import annotations
@@ -83,5 +84,14 @@ def statements(dialect: Dialect) -> list[str]:
             details TEXT NOT NULL,
             prev_hash TEXT NOT NULL,
             hash TEXT NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS audit_anchors (
+            seq BIGINT PRIMARY KEY,
+            hash TEXT NOT NULL,
+            at TEXT NOT NULL,
+            pruned_at TEXT NOT NULL,
+            rows BIGINT NOT NULL,
+            actor TEXT NOT NULL,
+            older_than TEXT NOT NULL
         )""",
     ]
