@@ -271,7 +271,7 @@ def _resource(element: etree._Element) -> Resource:
     return Resource(
         description=_required(element, "resourceDesc"),
         mime_type=_required(element, "mimeType"),
-        size=None if size is None else int(float(size)),
+        size=None if size is None else int(size),
         uri=_text(element, "uri"),
         deref_uri=_text(element, "derefUri"),
         digest=_text(element, "digest"),

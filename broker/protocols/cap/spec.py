@@ -93,7 +93,8 @@ TIME_ELEMENTS = frozenset({"sent", "effective", "onset", "expires"})
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$")
 # identifier and sender: no spaces, commas or restricted characters (< and &)
 TOKEN = re.compile(r"^[^\s,<&]+$")
-_NUMBER = r"[+-]?\d+(?:\.\d+)?"
+# decimal numbers of sane magnitude (coordinates, km, feet); no exponents
+_NUMBER = r"[+-]?\d{1,12}(?:\.\d{1,15})?"
 PAIR = re.compile(rf"^({_NUMBER}),({_NUMBER})$")
 CIRCLE = re.compile(rf"^({_NUMBER}),({_NUMBER})\s+({_NUMBER})$")
 
@@ -177,7 +178,9 @@ def _check_value(name: str, text: str, where: str, problems: list[str]) -> None:
         problems.extend(f"{where}: {p}" for p in polygon_problems(text))
     elif name == "circle":
         problems.extend(f"{where}: {p}" for p in circle_problems(text))
-    elif name in {"size", "altitude", "ceiling"} and not re.fullmatch(_NUMBER, text):
+    elif name == "size" and not re.fullmatch(r"\d{1,18}", text):
+        problems.append(f"{where}: {text!r} is not a size in bytes")
+    elif name in {"altitude", "ceiling"} and not re.fullmatch(_NUMBER, text):
         problems.append(f"{where}: {text!r} is not a number")
     elif name in {"areaDesc", "event", "resourceDesc", "mimeType", "valueName"} and not text:
         problems.append(f"{where}: must not be empty")

@@ -88,6 +88,11 @@ BROKEN = [
     ("bad references", b"<scope>Public</scope>",
      b"<scope>Public</scope><references>a,b</references>", "references"),
     ("geocode without value", b"<value>006003</value>", b"", "value: required"),
+    ("huge altitude", b"</geocode>\n    </area>",
+     b"</geocode><altitude>" + b"9" * 400 + b"</altitude>\n    </area>", "is not a number"),
+    ("huge resource size", b"<area>",
+     b"<resource><resourceDesc>x</resourceDesc><mimeType>text/plain</mimeType><size>"
+     + b"9" * 400 + b"</size></resource><area>", "is not a size"),
     ("ceiling without altitude", b"</geocode>\n    </area>",
      b"</geocode><ceiling>10</ceiling>\n    </area>", "only allowed together with altitude"),
 ]  # fmt: skip
