@@ -39,7 +39,7 @@ from broker.protocols.cap.model import (
     Urgency,
     ValuePair,
 )
-from broker.protocols.cap.spec import check_document
+from broker.protocols.cap.spec import CONTAINERS, check_document
 from events import Evidence, ModelRef, Phase, Severity, Source, SourceKind
 from tests.broker.helpers import at, make_event
 from tests.broker.protocols.test_cap_published import THUNDERSTORM
@@ -416,3 +416,32 @@ def test_any_valid_event_maps_to_valid_cap(
     alert = decode_alert(body)
     assert alert.identifier == f"streetsense-{event.event_id}"
     assert re.fullmatch(r"[^\s,<&]+", alert.identifier)
+
+
+_NAMES = sorted({slot.name for slots in CONTAINERS.values() for slot in slots} | {"alert"})
+_LEAF_TEXT = st.one_of(
+    st.sampled_from(["Actual", "Alert", "Public", "Met", "Immediate", "Severe", "Observed",
+                     "2003-06-17T14:57:00-07:00", "1,2 3,4 5,6 1,2", "1,2 3", "x@y", "9" * 30, ""]),
+    st.text(max_size=20),
+)  # fmt: skip
+
+
+@st.composite
+def _cap_tree(draw: st.DrawFn, depth: int = 0) -> str:
+    name = draw(st.sampled_from(_NAMES))
+    if depth >= 3 or draw(st.booleans()):
+        text = draw(_LEAF_TEXT).replace("&", "&amp;").replace("<", "&lt;")
+        return f"<{name}>{text}</{name}>"
+    children = draw(st.lists(_cap_tree(depth + 1), max_size=5))
+    return f"<{name}>{''.join(children)}</{name}>"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_cap_tree(), max_size=16))
+def test_random_trees_of_cap_elements_are_parsed_or_refused(children: list[str]) -> None:
+    document = f'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">{"".join(children)}</alert>'
+    try:
+        alert = decode_alert(document.encode("utf-8", "surrogatepass"))
+    except CapFormatError:
+        return
+    assert decode_alert(encode_alert(alert)) == alert
