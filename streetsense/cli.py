@@ -4,6 +4,7 @@ streetsense demo                            whole pipeline on bundled media
 streetsense edge run --config FILE          run an edge agent
 streetsense broker run --config FILE        run a broker adapter
 streetsense broker audit-verify --db FILE   verify the audit log's hash chain
+streetsense broker report --config FILE     transparency report of a period
 streetsense config check FILE               validate an agent or adapter config
 streetsense doctor --config FILE            check a box before and after deployment
 """
@@ -35,6 +36,12 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return verify_command(args.db)
 
 
+def _broker_report(args: argparse.Namespace) -> int:
+    from broker.report_render import report_command
+
+    return report_command(Path(args.config), args.since, args.until, args.format)
+
+
 def _config_check(args: argparse.Namespace) -> int:
     from streetsense.config_check import check_config_file
 
@@ -45,7 +52,10 @@ def _demo(args: argparse.Namespace) -> int:
     from streetsense.demo import run_demo
 
     return run_demo(
-        duration=args.duration, quiet=args.quiet, card=Path(args.card) if args.card else None
+        duration=args.duration,
+        quiet=args.quiet,
+        card=Path(args.card) if args.card else None,
+        broker=args.broker,
     )
 
 
@@ -67,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=45.0, help="seconds to run")
     demo.add_argument("--quiet", action="store_true", help="no progress display")
     demo.add_argument("--card", help="model card to use instead of the shipped one")
+    demo.add_argument(
+        "--broker",
+        choices=["auto", "mosquitto", "embedded"],
+        default="auto",
+        help="MQTT broker to start: mosquitto, the embedded Python one, or auto "
+        "(mosquitto when installed)",
+    )
     demo.set_defaults(handler=_demo)
 
     edge = commands.add_parser("edge", help="edge agent").add_subparsers(dest="sub", required=True)
@@ -85,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--db", required=True, help="audit database (SQLite path or PostgreSQL DSN)"
     )
     verify.set_defaults(handler=_audit_verify)
+    report = broker.add_parser("report", help="transparency report of a period")
+    report.add_argument("--config", required=True, help="adapter YAML config")
+    report.add_argument("--since", help="period start, ISO 8601 (UTC if no zone); default 30 days")
+    report.add_argument("--until", help="period end (excluded), ISO 8601; default now")
+    report.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    report.set_defaults(handler=_broker_report)
 
     config = commands.add_parser("config", help="configuration").add_subparsers(
         dest="sub", required=True

@@ -1,4 +1,4 @@
-"""The demo's own MQTT broker: a mosquitto on a free port in a temporary directory."""
+"""The demo's own MQTT broker: mosquitto on a free port when installed, else the embedded one."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+BrokerKind = Literal["auto", "mosquitto", "embedded"]
 
 
 class BrokerUnavailableError(RuntimeError):
@@ -43,7 +48,7 @@ class LocalMosquitto:
         if executable is None:
             raise BrokerUnavailableError(
                 "mosquitto is not installed: run `make demo` (it installs it) or "
-                "`apt-get install mosquitto`, or point the demo at a broker with --broker HOST:PORT"
+                "`apt-get install mosquitto`, or run the demo with --broker embedded"
             )
         self.port = free_port()
         config = workdir / "mosquitto.conf"
@@ -76,3 +81,32 @@ class LocalMosquitto:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait(timeout=5)
+
+
+@dataclass(frozen=True, slots=True)
+class StartedBroker:
+    """A broker the demo started: where it listens, what it is, how to stop it."""
+
+    port: int
+    description: str
+    stop: Callable[[], None]
+
+
+def mosquitto_installed() -> bool:
+    """Whether a mosquitto executable is available."""
+    return shutil.which("mosquitto") is not None or Path("/usr/sbin/mosquitto").exists()
+
+
+def start_broker(workdir: Path, kind: BrokerKind = "auto") -> StartedBroker:
+    """Start mosquitto (``auto`` when installed) or the embedded Python broker on 127.0.0.1."""
+    if kind == "mosquitto" or (kind == "auto" and mosquitto_installed()):
+        mosquitto = LocalMosquitto(workdir)
+        return StartedBroker(mosquitto.port, "mosquitto", mosquitto.stop)
+    from streetsense.demo.mqtt_broker import BrokerStartError, BrokerThread
+
+    embedded = BrokerThread()
+    try:
+        port = embedded.start()
+    except BrokerStartError as exc:
+        raise BrokerUnavailableError(f"the embedded MQTT broker did not start: {exc}") from exc
+    return StartedBroker(port, "embedded MQTT broker (Python, demo only)", embedded.stop)

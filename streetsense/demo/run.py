@@ -1,6 +1,6 @@
 """`streetsense demo`: the whole single-box pipeline on bundled media, with embedded defaults.
 
-Starts a mosquitto, a stand-in alarm receiving centre speaking SIA DC-09, the
+Starts an MQTT broker (mosquitto when installed, else an embedded one), a stand-in alarm receiving centre speaking SIA DC-09, the
 broker adapter, an edge agent whose camera is the bundled street clip, and a
 simulated lamppost (sound level on MQTT, call button over HTTP). Prints alerts
 as an operator would see them, has a demo operator confirm one and dismiss
@@ -24,7 +24,7 @@ from prometheus_client import REGISTRY
 from events import Event, EventError, OperatorAction, decode_action, decode_event, topics
 from models import shipped_card_path
 from streetsense.demo.arc import DemoReceivingCentre
-from streetsense.demo.broker import BrokerUnavailableError, LocalMosquitto
+from streetsense.demo.broker import BrokerKind, BrokerUnavailableError, start_broker
 from streetsense.demo.console import Console
 from streetsense.demo.sensor import SimulatedLamppost
 from streetsense.demo.stack import (
@@ -121,27 +121,36 @@ def _metric(name: str, **labels: str) -> float:
     return total
 
 
-def run_demo(duration: float = 45.0, *, quiet: bool = False, card: Path | None = None) -> int:
-    """Run the demo for ``duration`` seconds; 0 on success, 2 when it cannot start."""
+def run_demo(
+    duration: float = 45.0,
+    *,
+    quiet: bool = False,
+    card: Path | None = None,
+    broker: BrokerKind = "auto",
+) -> int:
+    """Run the demo for ``duration`` seconds; 0 on success, 2 when it cannot start.
+
+    ``broker``: ``auto`` uses mosquitto when installed, else the embedded Python broker.
+    """
     console = Console(quiet=quiet)
     card_path = card or shipped_card_path()
     if not card_path.is_file():
         console.info(f"the model card {card_path} is missing: run `make model` first")
         return 2
     with tempfile.TemporaryDirectory(prefix="streetsense-demo-") as tmp:
-        return _run(Path(tmp), duration, console, card_path)
+        return _run(Path(tmp), duration, console, card_path, broker)
 
 
-def _run(workdir: Path, duration: float, console: Console, card: Path) -> int:
+def _run(workdir: Path, duration: float, console: Console, card: Path, kind: BrokerKind) -> int:
     from broker.main import Adapter
     from edge.agent import Agent
 
     try:
-        broker = LocalMosquitto(workdir)
+        broker = start_broker(workdir, kind)
     except BrokerUnavailableError as exc:
         console.info(str(exc))
         return 2
-    console.info(f"mosquitto on 127.0.0.1:{broker.port}")
+    console.info(f"{broker.description} on 127.0.0.1:{broker.port}")
     loop = LoopThread()
     arc = DemoReceivingCentre(console.arc)
     loop.run(arc.start())

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -17,6 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties as PahoProperties
 
+from streetsense.demo import run_demo
 from streetsense.demo.mqtt_broker import BrokerThread, EmbeddedBroker, reasons
 from streetsense.demo.mqtt_broker.codec import (
     MQTT_5,
@@ -33,6 +35,7 @@ from streetsense.demo.mqtt_broker.codec import (
     decode_frame,
     encode,
 )
+from tests.support.tiny_model import build_tiny_model
 
 TIMEOUT = 10.0
 PROTOCOLS = pytest.mark.parametrize("protocol", [mqtt.MQTTv311, mqtt.MQTTv5], ids=["v311", "v5"])
@@ -456,3 +459,21 @@ def test_broker_serves_well_behaved_clients_after_the_fuzzing(fuzz_broker: Broke
     finally:
         sub.close()
         pub.close()
+
+
+def test_the_demo_runs_end_to_end_on_the_embedded_broker(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real agent (outbox, v5 persistent session, will) and adapter (shared subscription,
+    manual acks, receive maximum) through the embedded broker: the checks of test_demo.py."""
+    card = build_tiny_model(tmp_path / "model", frames=4, size=32, sample_fps=4.0)
+    assert run_demo(duration=26, quiet=True, card=card, broker="embedded") == 0
+    out = capsys.readouterr().out
+    assert "embedded MQTT broker" in out
+    assert "START  loud_noise" in out
+    assert "START  emergency_call" in out
+    assert "ARC  DC-09 SIA-DCS" in out and "PA   -> ACK" in out
+    assert "AGENT received operator confirm" in out
+    assert "AGENT received operator dismiss" in out
+    assert "audit log hash chain: verified" in out
+    assert "operator actions delivered back to the agent: 2" in out
