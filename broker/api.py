@@ -1,6 +1,7 @@
 """The adapter's HTTP API (FastAPI).
 
-Open: ``/healthz``, ``/readyz``, ``/metrics``. Everything under ``/v1`` needs
+Open: ``/healthz``, ``/readyz``, ``/metrics``. Everything under ``/v1`` (including
+``/v1/reports/transparency``) needs
 ``Authorization: Bearer <token>``; the token names the operator (401 without
 a token, 403 for an unknown one), and actions are audited under that name.
 """
@@ -9,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
-from broker import alerts, audit
+from broker import alerts, audit, report_render
 from broker.alerts import AlertState
 from broker.core import AdapterCore
 from broker.errors import AlertNotFoundError, AlertStateError, AmbiguousAlertError
+from broker.report import build_report
 from events import ActionKind
 
 
@@ -206,5 +210,22 @@ def create_app(core: AdapterCore, status: Status, tokens: dict[str, str]) -> Fas
             ],
             "next_after": rows[-1].seq if rows else after,
         }  # fmt: skip
+
+    @app.get("/v1/reports/transparency", response_model=None)
+    async def transparency(
+        operator: Operator,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        format: Literal["json", "markdown"] = "json",  # noqa: A002 - the query parameter's name
+    ) -> dict[str, Any] | PlainTextResponse:
+        try:
+            report = await asyncio.to_thread(build_report, db, since, until)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        if format == "markdown":
+            return PlainTextResponse(
+                report_render.report_markdown(report), media_type="text/markdown; charset=utf-8"
+            )
+        return report_render.report_dict(report)
 
     return app
