@@ -1,7 +1,9 @@
-"""OASIS CAP 1.2 output: events as Common Alerting Protocol alerts POSTed over HTTP.
+"""OASIS CAP 1.2 outputs: events as Common Alerting Protocol alerts, POSTed or in an Atom feed.
 
-Output type ``cap``: :class:`~broker.protocols.cap.transport.CapHttpOutput`,
-config :class:`~broker.protocols.cap.config.CapOutputConfig`. The pure codec
+Output types ``cap``: :class:`~broker.protocols.cap.transport.CapHttpOutput`
+(config :class:`~broker.protocols.cap.config.CapOutputConfig`) and ``cap_feed``:
+:class:`~broker.protocols.cap.feed.CapFeedOutput` (config
+:class:`~broker.protocols.cap.config.CapFeedConfig`). The pure codec
 is :mod:`broker.protocols.cap.codec` (``encode_alert``/``decode_alert``) with
 the spec's element table in :mod:`broker.protocols.cap.spec`; the event mapping
 is :mod:`broker.protocols.cap.mapping`. Setup and semantics: docs/cap.md.
@@ -22,10 +24,19 @@ def _build(config: Any, name: str, context: AdapterContext) -> OutputTransport:
     return CapHttpOutput(config, name)
 
 
+def _build_feed(config: Any, name: str, context: AdapterContext) -> OutputTransport:
+    from broker.protocols.cap.feed import CapFeedOutput
+
+    return CapFeedOutput(config, name)
+
+
 def register(registry: OutputRegistry) -> None:
-    """Register the ``cap`` output type with the adapter."""
-    from broker.protocols.cap.config import CapOutputConfig
+    """Register the ``cap`` (HTTP POST) and ``cap_feed`` (Atom feed) output types."""
+    from broker.protocols.cap.config import CapFeedConfig, CapOutputConfig
 
     registry.register(
         "cap", CapOutputConfig, _build, "OASIS CAP 1.2 alerts by HTTP POST to an aggregator"
+    )
+    registry.register(
+        "cap_feed", CapFeedConfig, _build_feed, "OASIS CAP 1.2 alerts served as an Atom feed"
     )

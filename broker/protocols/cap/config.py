@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -93,18 +94,11 @@ class CameraLocation(BaseModel):
         return value
 
 
-class CapOutputConfig(BaseModel):
-    """Settings of a ``cap`` output: where to POST, and how our events become CAP alerts."""
+class CapMessageConfig(BaseModel):
+    """How our events become CAP alerts (shared by the ``cap`` and ``cap_feed`` outputs)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    url: str = Field(pattern=r"^https?://", description="CAP aggregator endpoint (HTTP POST).")
-    content_type: Literal["application/cap+xml", "application/xml"] = Field(
-        default="application/cap+xml", description="Content-Type of the POST."
-    )
-    timeout_s: float = Field(default=10.0, gt=0, le=120, description="Whole-request timeout.")
-    headers: dict[str, str] = Field(default={}, description="Extra headers (e.g. Authorization).")
-    verify_tls: bool = Field(default=True, description="Verify the server certificate.")
     sender: str = Field(description="<sender>: a unique id of this originator, e.g. an address.")
     sender_name: str = Field(default="StreetSense", description="<senderName>, human readable.")
     identifier_prefix: str = Field(
@@ -199,9 +193,43 @@ class CapOutputConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _scope_rules(self) -> CapOutputConfig:
+    def _scope_rules(self) -> Self:
         if self.scope is Scope.RESTRICTED and not self.restriction:
             raise ValueError("scope Restricted needs a restriction text")
         if self.scope is Scope.PRIVATE and not self.addresses:
             raise ValueError("scope Private needs addresses")
         return self
+
+
+class CapOutputConfig(CapMessageConfig):
+    """Settings of a ``cap`` output: POST each alert to an aggregator."""
+
+    url: str = Field(pattern=r"^https?://", description="CAP aggregator endpoint (HTTP POST).")
+    content_type: Literal["application/cap+xml", "application/xml"] = Field(
+        default="application/cap+xml", description="Content-Type of the POST."
+    )
+    timeout_s: float = Field(default=10.0, gt=0, le=120, description="Whole-request timeout.")
+    headers: dict[str, str] = Field(default={}, description="Extra headers (e.g. Authorization).")
+    verify_tls: bool = Field(default=True, description="Verify the server certificate.")
+
+
+class CapFeedConfig(CapMessageConfig):
+    """Settings of a ``cap_feed`` output: serve open alerts as an Atom feed of CAP messages."""
+
+    host: str = Field(default="127.0.0.1", description="Address the feed server binds.")
+    port: int = Field(default=8088, ge=0, le=65535, description="Port (0: any free port).")
+    path: str = Field(
+        default="/cap", pattern=r"^(/[A-Za-z0-9._~-]+)+$", description="URL path prefix."
+    )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^?#]+[^/?#]$",
+        description="The feed's base URL as consumers reach it (behind a proxy); "
+        "default http://<host>:<port><path>.",
+    )
+    state_path: Path = Field(description="SQLite file keeping the feed across restarts.")
+    title: str = Field(default="StreetSense alerts", min_length=1, description="Feed title.")
+    keep_ended_s: float = Field(
+        default=3600.0, ge=0, description="How long an ended incident's final message stays listed."
+    )
+    max_entries: int = Field(default=500, ge=1, le=10000, description="Most entries listed.")

@@ -23,6 +23,10 @@ class PeerHealth:
         self._detail = detail
         OUTPUT_UP.labels(self._output).set(1 if connected else 0)
 
+    def up(self, detail: str) -> None:
+        """Reachable (or serving), with nothing delivered by this call."""
+        self._set(True, detail)
+
     def delivered(self, detail: str) -> None:
         """The peer took a message."""
         self._set(True, detail)
@@ -32,6 +36,10 @@ class PeerHealth:
         """The peer answered but refused a message: reachable, not a success."""
         self._set(True, detail)
         self._last_error = error
+
+    def stopped(self) -> None:
+        """The output was closed (not an error)."""
+        self._set(False, "stopped")
 
     def down(self, error: str) -> None:
         """The peer is unreachable or failing."""

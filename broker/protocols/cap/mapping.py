@@ -23,7 +23,7 @@ from broker.protocols.cap.config import (
     DEFAULT_CATEGORIES,
     DEFAULT_URGENCY_SEVERITY,
     CameraLocation,
-    CapOutputConfig,
+    CapMessageConfig,
 )
 from broker.protocols.cap.model import (
     Alert,
@@ -55,31 +55,31 @@ def cap_time(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(microsecond=0)
 
 
-def identifier_for(event: Event, config: CapOutputConfig) -> str:
+def identifier_for(event: Event, config: CapMessageConfig) -> str:
     """The CAP identifier of the message carrying ``event``."""
     return f"{config.identifier_prefix}-{event.event_id}"
 
 
-def event_name(category: str, config: CapOutputConfig) -> str:
+def event_name(category: str, config: CapMessageConfig) -> str:
     """The ``<event>`` text of one of our categories."""
     return config.event_names.get(category) or category.replace("_", " ").capitalize()
 
 
-def certainty_for(event: Event, config: CapOutputConfig, *, operator_confirmed: bool) -> Certainty:
+def certainty_for(event: Event, config: CapMessageConfig, *, operator_confirmed: bool) -> Certainty:
     """Observed only when confirmed by an operator; else Likely or Possible by confidence."""
     if operator_confirmed:
         return Certainty.OBSERVED
     return Certainty.LIKELY if event.confidence > config.likely_above else Certainty.POSSIBLE
 
 
-def location_for(event: Event, config: CapOutputConfig) -> CameraLocation | None:
+def location_for(event: Event, config: CapMessageConfig) -> CameraLocation | None:
     """The configured location of the event's source (site-qualified key first)."""
     return config.locations.get(f"{event.site}/{event.source.id}") or config.locations.get(
         event.source.id
     )
 
 
-def area_for(event: Event, config: CapOutputConfig) -> Area:
+def area_for(event: Event, config: CapMessageConfig) -> Area:
     """The ``<area>`` of the event: the source's configured location or a text description."""
     location = location_for(event, config)
     if location is None:
@@ -126,7 +126,7 @@ def _headline(name: str, event: Event) -> str:
     return clean(f"{name} {verb} at {event.site}/{event.source.id}")[:160]
 
 
-def _description(event: Event, config: CapOutputConfig) -> str:
+def _description(event: Event, config: CapMessageConfig) -> str:
     summary = clean(event.summary) if config.include_summary else ""
     tail = (
         f"Confidence {event.confidence:.0%} ({event.source.kind.value} {event.source.id}, "
@@ -141,7 +141,7 @@ def _description(event: Event, config: CapOutputConfig) -> str:
 
 def event_to_alert(
     event: Event,
-    config: CapOutputConfig,
+    config: CapMessageConfig,
     earlier: tuple[Reference, ...] = (),
     *,
     operator_confirmed: bool = False,

@@ -22,7 +22,7 @@ from broker.protocols.cap.codec import encode_alert
 from broker.protocols.cap.config import CapOutputConfig
 from broker.protocols.cap.errors import CapEncodeError
 from broker.protocols.cap.health import PeerHealth
-from broker.protocols.cap.mapping import event_to_alert
+from broker.protocols.cap.mapping import event_to_alert, identifier_for
 from broker.protocols.cap.model import Reference
 from events import Event, Phase
 
@@ -78,7 +78,11 @@ class CapHttpOutput:
         """POST the event's CAP alert; never raises for peer problems."""
         await self.start()
         assert self._client is not None
-        alert = event_to_alert(event, self._config, self.earlier_messages(event.incident_id))
+        identifier = identifier_for(event, self._config)
+        earlier = tuple(  # a redelivered event must not reference itself
+            r for r in self.earlier_messages(event.incident_id) if r.identifier != identifier
+        )
+        alert = event_to_alert(event, self._config, earlier)
         try:
             body = encode_alert(alert)
         except CapEncodeError as exc:

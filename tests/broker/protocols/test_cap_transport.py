@@ -138,6 +138,19 @@ async def test_incident_start_update_end_reference_each_other(aggregator: CapAgg
     assert after - before == 2
 
 
+async def test_a_redelivered_update_does_not_reference_itself(aggregator: CapAggregator) -> None:
+    output = CapHttpOutput(_config(aggregator.url), "cap-test-redeliver")
+    start = make_event(incident_id="incident0003", phase=Phase.START)
+    update = make_event(incident_id="incident0003", phase=Phase.UPDATE)
+    try:
+        for event in (start, update, update):  # the core may redeliver after a crash
+            assert (await output.deliver(event)).outcome is Outcome.DELIVERED
+    finally:
+        await output.close()
+    assert aggregator.bodies[1] == aggregator.bodies[2]
+    assert aggregator.alerts[2].references == (aggregator.alerts[0].reference(),)
+
+
 async def test_a_retried_event_is_the_same_message(aggregator: CapAggregator) -> None:
     output = CapHttpOutput(_config(aggregator.url, content_type="application/xml"), "cap-test-same")
     event = make_event()
