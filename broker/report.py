@@ -332,12 +332,16 @@ def _coverage(database: Database, since: str, chain: ChainStatus) -> tuple[str, 
     return tuple(notes)
 
 
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def build_report(
     database: Database, since: datetime | None = None, until: datetime | None = None
 ) -> TransparencyReport:
-    """The report for ``[since, until)`` (default: the 30 days up to now)."""
-    end = (until or datetime.now(UTC)).astimezone(UTC)
-    start = (since or end - DEFAULT_PERIOD).astimezone(UTC)
+    """The report for ``[since, until)`` (default: the 30 days up to now; naive times are UTC)."""
+    end = _utc(until or datetime.now(UTC))
+    start = _utc(since or end - DEFAULT_PERIOD)
     if start >= end:
         raise ValueError(
             f"the period is empty: since {start.isoformat()} >= until {end.isoformat()}"

@@ -310,6 +310,8 @@ async def test_api_endpoint_needs_a_token_and_serves_both_forms(
     assert data["answers"]["api"] == {"acknowledge": 2, "confirm": 2, "refused": 1}
     fall = next(o for o in data["outcomes"] if o["category"] == "fall")
     assert (fall["alerts"], fall["confirmed"], fall["false_alarm_share"]) == (3, 1, 0.5)
+    naive = {k: v.replace("+00:00", "") for k, v in params.items()}  # naive times are UTC
+    assert (await client.get(url, params=naive, headers=auth)).json()["events_total"] == 9
     text = await client.get(url, params={**params, "format": "markdown"}, headers=auth)
     assert text.status_code == 200 and text.headers["content-type"].startswith("text/markdown")
     assert "| fall | 3 | 1 | 1 | 1 | 0 | 50.0% |" in text.text
