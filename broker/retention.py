@@ -14,18 +14,21 @@ Every purge appends a ``retention.purged`` audit row (kind, counts, cut-off)
 in the same transaction as the deletion. Dedupe ids keep their own window
 (``dedupe_window_s``, pruned by the adapter's housekeeping). The sweep runs
 at start and every ``interval_s`` in the adapter (:func:`run_periodically`)
-and on demand (:func:`sweep`).
+and on demand (:func:`sweep`, ``streetsense broker retention --config FILE``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import getpass
 import logging
+import sys
 import time
 from collections import Counter as Tally
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import Counter
@@ -33,8 +36,10 @@ from prometheus_client import Counter
 from broker import audit
 from broker.alerts import AlertState
 from broker.audit_prune import prune_audit
-from broker.config import RetentionConfig
-from broker.storage import Database, Tx
+from broker.config import RetentionConfig, SqliteStorage, load_adapter_config
+from broker.errors import StorageError
+from broker.storage import Database, Tx, open_database
+from streetsense.configfile import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -223,3 +228,32 @@ async def run_periodically(
             SWEEP_FAILURES.labels("error").inc()
             logger.exception("retention sweep failed; retrying in %.0fs", policy.interval_s)
         await asyncio.sleep(policy.interval_s)
+
+
+def retention_command(config_path: Path) -> int:
+    """``streetsense broker retention --config FILE``: sweep once now; 2 on a bad config or db."""
+    try:
+        config = load_adapter_config(config_path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if isinstance(config.storage, SqliteStorage) and not config.storage.path.is_file():
+        print(f"retention: no such database file: {config.storage.path}", file=sys.stderr)
+        return 2
+    try:
+        database = open_database(config.storage, "retention")
+        try:
+            result = sweep(database, config.retention, actor=f"cli:{getpass.getuser()}",
+                           instance=config.mqtt.client_id)  # fmt: skip
+        finally:
+            database.close()
+    except StorageError as exc:
+        print(f"retention: {exc}", file=sys.stderr)
+        return 2
+    for purge in result.purges:
+        print(f"purged {purge.count} {purge.kind} older than {purge.older_than}")
+    if not result.purges:
+        print("nothing to purge")
+    for refusal in result.refused:
+        print(f"REFUSED {refusal}")
+    return 1 if result.refused else 0

@@ -5,6 +5,7 @@ streetsense edge run --config FILE          run an edge agent
 streetsense broker run --config FILE        run a broker adapter
 streetsense broker audit-verify --db FILE   verify the audit log's hash chain
 streetsense broker report --config FILE     transparency report of a period
+streetsense broker retention --config FILE  apply the retention rules once, now
 streetsense config check FILE               validate an agent or adapter config
 streetsense doctor --config FILE            check a box before and after deployment
 """
@@ -40,6 +41,12 @@ def _broker_report(args: argparse.Namespace) -> int:
     from broker.report_render import report_command
 
     return report_command(Path(args.config), args.since, args.until, args.format)
+
+
+def _broker_retention(args: argparse.Namespace) -> int:
+    from broker.retention import retention_command
+
+    return retention_command(Path(args.config))
 
 
 def _config_check(args: argparse.Namespace) -> int:
@@ -108,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--until", help="period end (excluded), ISO 8601; default now")
     report.add_argument("--format", choices=["markdown", "json"], default="markdown")
     report.set_defaults(handler=_broker_report)
+    sweep = broker.add_parser("retention", help="apply the retention rules once, now")
+    sweep.add_argument("--config", required=True, help="adapter YAML config")
+    sweep.set_defaults(handler=_broker_retention)
 
     config = commands.add_parser("config", help="configuration").add_subparsers(
         dest="sub", required=True

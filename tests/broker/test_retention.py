@@ -246,3 +246,46 @@ retention: {{interval_s: 1, closed_alerts_days: 1, audit_days: 400}}
         await eventually(lambda: not alerts.list_alerts(db, None), 30, "closed alert purged")
         await eventually(lambda: bool(purge_rows(db)), 30, "purge audited")
         assert purge_rows(db)[0].details_dict()["instance"] == "sweeper"
+
+
+def test_a_second_prune_moves_the_anchor(database: Database) -> None:
+    fill(database, 3, "first")
+    time.sleep(0.01)
+    fill(database, 3, "second")
+    prune_audit(database, cut_between(database, 4), actor="adapter")  # rows 1-3
+    time.sleep(0.01)
+    fill(database, 2, "third")
+    second = prune_audit(database, cut_between(database, 8), actor="adapter")  # rows 4-7
+    assert [(p.rows, p.anchor.seq if p.anchor else None) for p in second] == [(4, 7)]
+    result = audit.verify(database)
+    assert result.ok and result.anchor is not None and result.anchor.seq == 7
+    assert [e.seq for e in audit.page(database)] == [8, 9, 10]
+    with database.transaction() as tx:
+        assert [int(r[0]) for r in tx.query("SELECT seq FROM audit_anchors ORDER BY seq")] == [3, 7]
+
+
+def test_retention_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "adapter.db"
+    database = SqliteDatabase(path)
+    event = make_event()
+    try:
+        open_alert(database, event, T0)
+        act(database, event.incident_id, ActionKind.DISMISS, now=T0 + 1)
+    finally:
+        database.close()
+    config = tmp_path / "adapter.yaml"
+    config.write_text(f"storage: {{kind: sqlite, path: {path}}}\n", encoding="utf-8")
+    assert main(["broker", "retention", "--config", str(config)]) == 0
+    assert "purged 1 alerts older than" in capsys.readouterr().out
+    assert main(["broker", "retention", "--config", str(config)]) == 0
+    assert "nothing to purge" in capsys.readouterr().out
+    database = SqliteDatabase(path)
+    try:
+        (row,) = purge_rows(database)
+        assert row.actor.startswith("cli:")
+    finally:
+        database.close()
+    config.write_text(f"storage: {{kind: sqlite, path: {tmp_path / 'none.db'}}}\n",
+                      encoding="utf-8")  # fmt: skip
+    assert main(["broker", "retention", "--config", str(config)]) == 2
+    assert not (tmp_path / "none.db").exists()
