@@ -17,10 +17,12 @@ from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties as PahoProperties
+from prometheus_client import REGISTRY
 
 from streetsense.demo import run_demo
 from streetsense.demo.mqtt_broker import BrokerThread, EmbeddedBroker, reasons
-from streetsense.demo.mqtt_broker.codec import (
+from streetsense.demo.mqtt_broker.codec import decode, decode_frame, encode
+from streetsense.demo.mqtt_broker.packets import (
     MQTT_5,
     MQTT_311,
     Connack,
@@ -31,9 +33,6 @@ from streetsense.demo.mqtt_broker.codec import (
     Subscribe,
     SubscriptionRequest,
     Will,
-    decode,
-    decode_frame,
-    encode,
 )
 from tests.support.tiny_model import build_tiny_model
 
@@ -59,6 +58,7 @@ class Peer:
         clean: bool = True,
         expiry_s: int | None = None,
         receive_maximum: int | None = None,
+        max_packet_size: int | None = None,
         manual_ack: bool = False,
     ) -> None:
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
@@ -66,6 +66,7 @@ class Peer:
         self.disconnect_reason: object = None
         self._port, self._protocol, self._clean = port, protocol, clean
         self._expiry_s, self._receive_maximum = expiry_s, receive_maximum
+        self._max_packet_size = max_packet_size
         self._connected = threading.Event()
         self._disconnected = threading.Event()
         self._subscribed = threading.Event()
@@ -101,6 +102,8 @@ class Peer:
                 props.SessionExpiryInterval = self._expiry_s
             if self._receive_maximum is not None:
                 props.ReceiveMaximum = self._receive_maximum
+            if self._max_packet_size is not None:
+                props.MaximumPacketSize = self._max_packet_size
             self.client.connect("127.0.0.1", self._port, clean_start=self._clean, properties=props)
         else:
             self.client.connect("127.0.0.1", self._port)
@@ -350,6 +353,44 @@ def test_receive_maximum_limits_unacknowledged_deliveries(
         consumer.client.ack(got[-1].mid, got[-1].qos)
         got += consumer.received(2)
     assert [int(m.payload) for m in got] == list(range(6))
+
+
+def _dropped(reason: str) -> float:
+    value = REGISTRY.get_sample_value("streetsense_demo_broker_dropped_total", {"reason": reason})
+    return value or 0.0
+
+
+def test_a_full_offline_queue_drops_new_messages_and_counts_them(peers: list[Peer]) -> None:
+    with BrokerThread(EmbeddedBroker(max_queued=5)) as small:
+        durable = Peer(small.port, "bounded", clean=False, expiry_s=300).connect()
+        durable.subscribe("b/#")
+        durable.close()
+        pub = Peer(small.port, "pub")
+        peers.append(pub)
+        pub.connect()
+        before = _dropped("queue_full")
+        for index in range(8):
+            pub.publish("b/x", str(index).encode())
+        assert _dropped("queue_full") - before == 3
+        back = Peer(small.port, "bounded", clean=False, expiry_s=300)
+        peers.append(back)
+        back.connect()
+        assert [int(m.payload) for m in back.received(5)] == [0, 1, 2, 3, 4]
+
+
+def test_messages_larger_than_the_clients_maximum_packet_size_are_dropped_and_counted(
+    broker: BrokerThread, peers: list[Peer]
+) -> None:
+    tiny = Peer(broker.port, "tiny", max_packet_size=128)
+    peers.append(tiny)
+    tiny.connect()
+    tiny.subscribe("m/#")
+    pub = _peer(peers, broker, "pub")
+    before = _dropped("too_large_for_client")
+    pub.publish("m/big", b"x" * 500)
+    pub.publish("m/small", b"fits")
+    assert tiny.get().payload == b"fits"
+    assert _dropped("too_large_for_client") - before == 1
 
 
 def test_qos2_publish_is_refused_with_reason_0x9b(broker: BrokerThread) -> None:

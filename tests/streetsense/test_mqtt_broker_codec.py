@@ -7,7 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streetsense.demo.mqtt_broker import reasons, wire
-from streetsense.demo.mqtt_broker.codec import (
+from streetsense.demo.mqtt_broker.codec import decode, decode_frame, encode
+from streetsense.demo.mqtt_broker.errors import MalformedPacketError
+from streetsense.demo.mqtt_broker.packets import (
     MQTT_5,
     MQTT_311,
     Connack,
@@ -24,11 +26,7 @@ from streetsense.demo.mqtt_broker.codec import (
     Unsuback,
     Unsubscribe,
     Will,
-    decode,
-    decode_frame,
-    encode,
 )
-from streetsense.demo.mqtt_broker.errors import MalformedPacketError
 from streetsense.demo.mqtt_broker.topics import matches, parse_filter, valid_topic_name
 from streetsense.demo.mqtt_broker.wire import Prop, Properties
 

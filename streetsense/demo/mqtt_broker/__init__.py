@@ -19,9 +19,12 @@ enhanced authentication (0x8C), malformed packets (0x81/0x82). Not provided:
 TLS, authentication (user names and passwords are accepted, never checked),
 message expiry, persistence across restarts, ``$SYS`` topics.
 
-Modules: ``wire`` and ``codec`` (pure packet encode/decode), ``topics`` (filters
-and matching), ``session`` (per-client state), ``server`` (asyncio broker),
-``thread`` (run it from synchronous code).
+Modules: ``wire``, ``packets`` and ``codec`` (pure packet values and their
+encode/decode), ``topics`` (filters and matching), ``session`` (per-client
+state), ``router`` (who gets each message, flow control), ``connection`` and
+``server`` (the asyncio broker), ``thread`` (run it from synchronous code).
+Drops and refusals are counted in ``streetsense_demo_broker_dropped_total`` and
+``streetsense_demo_broker_rejected_total`` (label ``reason``).
 """
 
 from streetsense.demo.mqtt_broker.errors import (

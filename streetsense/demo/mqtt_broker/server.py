@@ -1,4 +1,4 @@
-"""The embedded broker: an asyncio TCP listener, connection handling and message routing."""
+"""The embedded broker: the asyncio TCP listener, connection lifecycle and inbound packets."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections import defaultdict
 
 from streetsense.demo.mqtt_broker import metrics, reasons
-from streetsense.demo.mqtt_broker.codec import (
+from streetsense.demo.mqtt_broker.codec import decode, decode_frame, encode
+from streetsense.demo.mqtt_broker.connection import Connection
+from streetsense.demo.mqtt_broker.errors import BrokerStartError, MalformedPacketError
+from streetsense.demo.mqtt_broker.packets import (
     MQTT_5,
     Connack,
     Connect,
@@ -24,11 +26,8 @@ from streetsense.demo.mqtt_broker.codec import (
     Unsuback,
     Unsubscribe,
     Will,
-    decode,
-    decode_frame,
-    encode,
 )
-from streetsense.demo.mqtt_broker.errors import BrokerStartError, MalformedPacketError
+from streetsense.demo.mqtt_broker.router import Router
 from streetsense.demo.mqtt_broker.session import (
     NEVER_EXPIRES,
     Delivery,
@@ -37,7 +36,7 @@ from streetsense.demo.mqtt_broker.session import (
     Subscription,
 )
 from streetsense.demo.mqtt_broker.topics import matches, parse_filter, valid_topic_name
-from streetsense.demo.mqtt_broker.wire import NO_PROPERTIES, Prop, Properties
+from streetsense.demo.mqtt_broker.wire import Prop, Properties
 
 logger = logging.getLogger(__name__)
 
@@ -51,31 +50,8 @@ _REJECT_REASONS = {
     reasons.SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED: "subscription_identifier",
     reasons.UNSUPPORTED_PROTOCOL_VERSION: "protocol_version",
 }
+_CLOSE_TIMEOUT_S = 2.0
 _NOT_FORWARDED = (Prop.TOPIC_ALIAS, Prop.SUBSCRIPTION_IDENTIFIER)
-
-
-class Connection:
-    """One client's TCP connection after a successful CONNECT."""
-
-    def __init__(self, writer: asyncio.StreamWriter, connect: Connect) -> None:
-        props = connect.properties
-        self.writer = writer
-        self.protocol_level = connect.protocol_level
-        self.receive_maximum = props.get_int(Prop.RECEIVE_MAXIMUM) or 0xFFFF
-        self.max_packet_size = props.get_int(Prop.MAXIMUM_PACKET_SIZE)
-        self.will = connect.will
-        self.client_id = connect.client_id
-        self.clean_exit = False
-
-    @property
-    def v5(self) -> bool:
-        """Whether the client speaks MQTT 5.0."""
-        return self.protocol_level == MQTT_5
-
-    def send(self, packet: Packet) -> None:
-        """Encode and write one packet (buffered by the transport)."""
-        if not self.writer.is_closing():
-            self.writer.write(encode(packet, self.protocol_level))
 
 
 class EmbeddedBroker:
@@ -94,17 +70,26 @@ class EmbeddedBroker:
         max_packet_size: int = 16 * 1024 * 1024,
         connect_timeout_s: float = 10.0,
         max_write_buffer: int = 8 * 1024 * 1024,
+        max_inflight: int = 100,
     ) -> None:
         self._host, self._port = host, port
         self._max_queued = max_queued
         self._max_packet_size = max_packet_size
         self._connect_timeout_s = connect_timeout_s
-        self._max_write_buffer = max_write_buffer
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self.sessions: dict[str, Session] = {}
-        self.retained: dict[str, Message] = {}
-        self._round_robin: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.router = Router(max_write_buffer=max_write_buffer, max_inflight=max_inflight)
+
+    @property
+    def sessions(self) -> dict[str, Session]:
+        """Sessions by client id (connected or not)."""
+        return self.router.sessions
+
+    @property
+    def retained(self) -> dict[str, Message]:
+        """Retained messages by topic."""
+        return self.router.retained
 
     @property
     def port(self) -> int:
@@ -125,12 +110,16 @@ class EmbeddedBroker:
         """Stop listening and drop every connection."""
         if self._server is not None:
             self._server.close()
+        await asyncio.sleep(0)  # let handlers of just-accepted connections register
+        for writer in list(self._writers):
+            writer.transport.abort()  # close() would wait to flush to clients that do not read
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._server is not None:
-            await self._server.wait_closed()
-        for session in self.sessions.values():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), _CLOSE_TIMEOUT_S)
+        for session in self.router.sessions.values():
             if session.expiry_timer is not None:
                 session.expiry_timer.cancel()
 
@@ -140,6 +129,7 @@ class EmbeddedBroker:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self._writers.add(writer)
         try:
             await self._serve(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
@@ -148,9 +138,14 @@ class EmbeddedBroker:
             logger.exception("embedded MQTT broker: connection handler failed")
         finally:
             self._tasks.discard(task)
+            self._writers.discard(writer)
             writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
+            try:
+                await asyncio.wait_for(writer.wait_closed(), _CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                writer.transport.abort()  # a client that stopped reading
+            except (ConnectionError, OSError):
+                pass
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         buffer = bytearray()
@@ -214,7 +209,7 @@ class EmbeddedBroker:
             expiry = props.get_int(Prop.SESSION_EXPIRY_INTERVAL) or 0
         else:
             expiry = 0 if connect.clean_start else NEVER_EXPIRES
-        session = self.sessions.get(client_id)
+        session = self.router.sessions.get(client_id)
         if session is not None and session.connection is not None:
             self._take_over(session)
         if session is not None and session.expiry_timer is not None:
@@ -223,7 +218,7 @@ class EmbeddedBroker:
         present = session is not None and not connect.clean_start
         if session is None or connect.clean_start:
             session = Session(client_id, self._max_queued)
-            self.sessions[client_id] = session
+            self.router.sessions[client_id] = session
         session.expiry_s = expiry
         session.connection = conn
         acked: list[tuple[int, int | str | bytes | tuple[str, str]]] = [
@@ -239,9 +234,9 @@ class EmbeddedBroker:
         conn.send(Connack(present, reasons.SUCCESS, Properties(tuple(acked))))
         logger.debug("client %s connected (MQTT level %s)", client_id, conn.protocol_level)
         for packet_id, delivery in session.inflight.items():
-            self._write_publish(conn, session, delivery, packet_id, dup=True)
-        self._pump(session)
-        self._rebalance()
+            self.router.write_publish(conn, session, delivery, packet_id, dup=True)
+        self.router.pump(session)
+        self.router.rebalance()
         return session
 
     def _refusal(self, connect: Connect) -> int | None:
@@ -277,22 +272,15 @@ class EmbeddedBroker:
         session.connection = None
         logger.debug("client %s disconnected", session.client_id)
         if session.expiry_s == 0:
-            self._discard(session)
+            self.router.discard(session)
         elif session.expiry_s != NEVER_EXPIRES:
             loop = asyncio.get_running_loop()
-            session.expiry_timer = loop.call_later(session.expiry_s, self._discard, session)
-        self._rebalance()
-
-    def _discard(self, session: Session) -> None:
-        if self.sessions.get(session.client_id) is session and session.connection is None:
-            del self.sessions[session.client_id]
-            for delivery in session.take_shared():
-                if not self._deliver_shared(delivery):
-                    metrics.DROPPED.labels("no_subscriber").inc()
+            session.expiry_timer = loop.call_later(session.expiry_s, self.router.discard, session)
+        self.router.rebalance()
 
     def _publish_will(self, will: Will, client_id: str) -> None:
         props = will.properties.without(Prop.WILL_DELAY_INTERVAL)
-        self._publish(
+        self.router.publish(
             Message(will.topic, will.payload, min(will.qos, 1), will.retain, props), client_id
         )
 
@@ -329,7 +317,7 @@ class EmbeddedBroker:
                 self._inbound_publish(packet, conn, session)
             case Puback():
                 session.inflight.pop(packet.packet_id, None)
-                self._pump(session)
+                self.router.pump(session)
             case Subscribe():
                 self._subscribe(packet, conn, session)
             case Unsubscribe():
@@ -367,7 +355,7 @@ class EmbeddedBroker:
             )
         props = packet.properties.without(*_NOT_FORWARDED)
         message = Message(packet.topic, packet.payload, packet.qos, packet.retain, props)
-        delivered = self._publish(message, session.client_id)
+        delivered = self.router.publish(message, session.client_id)
         if packet.qos == 1 and packet.packet_id is not None:
             code = reasons.SUCCESS if delivered else reasons.NO_MATCHING_SUBSCRIBERS
             conn.send(Puback(packet.packet_id, code))
@@ -399,128 +387,10 @@ class EmbeddedBroker:
             if topic_filter.group is None and wanted:
                 retained += [
                     Delivery(message, min(qos, message.qos), retain=True)
-                    for topic, message in self.retained.items()
+                    for topic, message in self.router.retained.items()
                     if matches(topic_filter.pattern, topic)
                 ]
         conn.send(Suback(packet.packet_id, tuple(codes)))
         for delivery in retained:
-            self._dispatch(session, delivery)
-        self._rebalance()
-
-    # -- routing -------------------------------------------------------------
-
-    def _publish(self, message: Message, sender: str) -> bool:
-        """Retain and route one message; whether any subscriber matched."""
-        if message.retain:
-            if message.payload:
-                self.retained[message.topic] = message
-            else:
-                self.retained.pop(message.topic, None)
-        direct: dict[str, tuple[Session, Delivery]] = {}
-        shared: set[tuple[str, str]] = set()
-        for session in self.sessions.values():
-            for sub in session.subscriptions.values():
-                if not matches(sub.topic_filter.pattern, message.topic):
-                    continue
-                if sub.topic_filter.group is not None:
-                    shared.add((sub.topic_filter.group, sub.topic_filter.pattern))
-                elif not (sub.no_local and session.client_id == sender):
-                    qos = min(sub.qos, message.qos)
-                    known = direct.get(session.client_id)
-                    if known is None or known[1].qos < qos:
-                        delivery = Delivery(
-                            message, qos, message.retain and sub.retain_as_published
-                        )
-                        direct[session.client_id] = (session, delivery)
-        for session, delivery in direct.values():
-            self._dispatch(session, delivery)
-        for key in shared:
-            self._deliver_shared(Delivery(message, message.qos, retain=False, share=key))
-        return bool(direct or shared)
-
-    def _members(self, key: tuple[str, str]) -> list[tuple[Session, Subscription]]:
-        group, pattern = key
-        return [
-            (session, sub)
-            for session in self.sessions.values()
-            for sub in session.subscriptions.values()
-            if sub.topic_filter.group == group and sub.topic_filter.pattern == pattern
-        ]
-
-    def _deliver_shared(self, delivery: Delivery, exclude: Session | None = None) -> bool:
-        """Give a shared-subscription message to one member, round-robin; False if none can take it."""
-        assert delivery.share is not None
-        members = [m for m in self._members(delivery.share) if m[0] is not exclude]
-        online = [m for m in members if m[0].connection is not None]
-        candidates = online or [m for m in members if m[0].expiry_s and delivery.qos]
-        if not candidates:
-            return False
-        turn = self._round_robin[delivery.share]
-        self._round_robin[delivery.share] = turn + 1
-        session, sub = candidates[turn % len(candidates)]
-        qos = min(sub.qos, delivery.message.qos)
-        self._dispatch(session, Delivery(delivery.message, qos, delivery.retain, delivery.share))
-        return True
-
-    def _rebalance(self) -> None:
-        """Move shared-subscription messages held by offline members to online members."""
-        for session in list(self.sessions.values()):
-            if session.connection is not None or not session.shares():
-                continue
-            online = {
-                key for key in session.shares() if any(m[0].connection for m in self._members(key))
-            }
-            if not online:
-                continue
-            for delivery in session.take_shared():
-                if delivery.share not in online or not self._deliver_shared(delivery, session):
-                    session.enqueue(delivery)
-
-    def _dispatch(self, session: Session, delivery: Delivery) -> None:
-        conn = session.connection
-        if conn is None:
-            if delivery.qos:
-                session.enqueue(delivery)
-        elif delivery.qos == 0:
-            self._write_publish(conn, session, delivery, None)
-        elif session.queue or len(session.inflight) >= conn.receive_maximum:
-            session.enqueue(delivery)
-        else:
-            self._write_publish(conn, session, delivery, session.next_packet_id())
-
-    def _pump(self, session: Session) -> None:
-        """Send queued QoS 1 deliveries while the client's receive maximum allows."""
-        conn = session.connection
-        while conn is not None and session.queue and len(session.inflight) < conn.receive_maximum:
-            delivery = session.queue.popleft()
-            self._write_publish(conn, session, delivery, session.next_packet_id())
-
-    def _write_publish(
-        self,
-        conn: Connection,
-        session: Session,
-        delivery: Delivery,
-        packet_id: int | None,
-        *,
-        dup: bool = False,
-    ) -> None:
-        message = delivery.message
-        props = message.properties if conn.v5 else NO_PROPERTIES
-        packet = Publish(
-            message.topic, message.payload, delivery.qos, delivery.retain, dup, packet_id, props
-        )
-        data = encode(packet, conn.protocol_level)
-        if conn.max_packet_size is not None and len(data) > conn.max_packet_size:
-            metrics.DROPPED.labels("too_large_for_client").inc()
-            session.inflight.pop(packet_id or 0, None)
-            return
-        if (
-            delivery.qos == 0
-            and conn.writer.transport.get_write_buffer_size() > self._max_write_buffer
-        ):
-            metrics.DROPPED.labels("slow_consumer").inc()
-            return
-        if packet_id is not None:
-            session.inflight[packet_id] = delivery
-        if not conn.writer.is_closing():
-            conn.writer.write(data)
+            self.router.dispatch(session, delivery)
+        self.router.rebalance()

@@ -12,7 +12,7 @@ from streetsense.demo.mqtt_broker.topics import TopicFilter
 from streetsense.demo.mqtt_broker.wire import Properties
 
 if TYPE_CHECKING:
-    from streetsense.demo.mqtt_broker.server import Connection
+    from streetsense.demo.mqtt_broker.connection import Connection
 
 NEVER_EXPIRES = 0xFFFFFFFF
 
