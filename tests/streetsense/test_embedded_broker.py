@@ -34,6 +34,7 @@ from streetsense.demo.mqtt_broker.packets import (
     SubscriptionRequest,
     Will,
 )
+from streetsense.demo.mqtt_broker.wire import Prop, Properties
 from tests.support.tiny_model import build_tiny_model
 
 TIMEOUT = 10.0
@@ -391,6 +392,46 @@ def test_messages_larger_than_the_clients_maximum_packet_size_are_dropped_and_co
     pub.publish("m/small", b"fits")
     assert tiny.get().payload == b"fits"
     assert _dropped("too_large_for_client") - before == 1
+
+
+@pytest.mark.parametrize(
+    ("connect", "code"),
+    [
+        (Connect("q", MQTT_5, will=Will("w", b"x", qos=2)), reasons.QOS_NOT_SUPPORTED),
+        (Connect("w", MQTT_5, will=Will("w/#", b"x")), reasons.TOPIC_NAME_INVALID),
+        (
+            Connect("a", MQTT_5, properties=Properties(((Prop.AUTHENTICATION_METHOD, "SCRAM"),))),
+            reasons.BAD_AUTHENTICATION_METHOD,
+        ),
+        (
+            Connect("r", MQTT_5, properties=Properties(((Prop.RECEIVE_MAXIMUM, 0),))),
+            reasons.PROTOCOL_ERROR,
+        ),
+        (Connect("", MQTT_311, clean_start=False), reasons.V3_IDENTIFIER_REJECTED),
+    ],
+    ids=[
+        "will-qos2",
+        "will-wildcard",
+        "enhanced-auth",
+        "receive-maximum-0",
+        "v311-empty-id-session",
+    ],
+)
+def test_refused_connects_get_a_connack_code_and_are_closed(
+    broker: BrokerThread, connect: Connect, code: int
+) -> None:
+    raw = Raw(broker.port, connect.protocol_level)
+    raw.send(connect)
+    ack = raw.read()
+    assert isinstance(ack, Connack) and ack.reason_code == code
+    assert raw.read() is None
+    raw.sock.close()
+
+
+def test_mqtt_31_gets_unacceptable_protocol_version(broker: BrokerThread) -> None:
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=TIMEOUT) as sock:
+        sock.sendall(bytes.fromhex("100e00064d51497364700302003c0000"))  # MQIsdp level 3
+        assert sock.recv(16) == bytes.fromhex("20020001")
 
 
 def test_qos2_publish_is_refused_with_reason_0x9b(broker: BrokerThread) -> None:

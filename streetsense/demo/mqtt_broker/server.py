@@ -253,6 +253,9 @@ class EmbeddedBroker:
             return reasons.PROTOCOL_ERROR
         if v5 and connect.will is not None and connect.will.qos == 2:
             return reasons.QOS_NOT_SUPPORTED
+        if connect.will is not None and not valid_topic_name(connect.will.topic):
+            # MQTT 3.1.1 has no CONNACK code for this: 0x02 is the nearest refusal.
+            return reasons.TOPIC_NAME_INVALID if v5 else reasons.V3_IDENTIFIER_REJECTED
         return None
 
     def _take_over(self, session: Session) -> None:
