@@ -29,9 +29,14 @@ from streetsense.demo.mqtt_broker.packets import (
     Connect,
     Disconnect,
     Packet,
+    Pingreq,
+    Pingresp,
     Publish,
+    Suback,
     Subscribe,
     SubscriptionRequest,
+    Unsuback,
+    Unsubscribe,
     Will,
 )
 from streetsense.demo.mqtt_broker.wire import Prop, Properties
@@ -285,6 +290,37 @@ def test_unacknowledged_messages_are_resent_with_dup_on_reconnect(
     again = _peer(peers, broker, "consumer", clean=False, expiry_s=300)
     resent = again.get()
     assert (resent.payload, resent.dup, resent.mid) == (b"unacked", True, first.mid)
+
+
+def test_session_expiry_removes_an_offline_session(broker: BrokerThread, peers: list[Peer]) -> None:
+    short = Peer(broker.port, "short", clean=False, expiry_s=1).connect()
+    short.subscribe("e/#")
+    short.close()
+    assert "short" in broker.broker.sessions
+    deadline = time.monotonic() + TIMEOUT
+    while "short" in broker.broker.sessions and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "short" not in broker.broker.sessions
+    again = _peer(peers, broker, "short", clean=False, expiry_s=1)
+    assert again.session_present is False
+
+
+def test_unsubscribe_and_ping_over_raw_v5(broker: BrokerThread, peers: list[Peer]) -> None:
+    raw = Raw(broker.port, MQTT_5)
+    raw.send(Connect("raw", MQTT_5))
+    assert isinstance(raw.read(), Connack)
+    raw.send(Subscribe(1, (SubscriptionRequest("x/#", 1), SubscriptionRequest("y/#", 0))))
+    assert raw.read() == Suback(1, (1, 0))
+    raw.send(Unsubscribe(2, ("x/#", "never/subscribed")))
+    assert raw.read() == Unsuback(2, (reasons.SUCCESS, reasons.NO_SUBSCRIPTION_EXISTED))
+    raw.send(Pingreq())
+    assert raw.read() == Pingresp()
+    pub = _peer(peers, broker, "pub")
+    pub.publish("x/1", b"unsubscribed")
+    pub.publish("y/1", b"still subscribed")
+    delivered = raw.read()
+    assert isinstance(delivered, Publish) and delivered.payload == b"still subscribed"
+    raw.sock.close()
 
 
 def test_clean_start_discards_the_old_session(broker: BrokerThread, peers: list[Peer]) -> None:
