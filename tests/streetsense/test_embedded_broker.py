@@ -470,12 +470,15 @@ def test_mqtt_31_gets_unacceptable_protocol_version(broker: BrokerThread) -> Non
         assert sock.recv(16) == bytes.fromhex("20020001")
 
 
-def test_qos2_publish_is_refused_with_reason_0x9b(broker: BrokerThread) -> None:
-    raw = Raw(broker.port, MQTT_5)
-    raw.send(Connect("q2", MQTT_5))
+@pytest.mark.parametrize("level", [MQTT_311, MQTT_5], ids=["v311", "v5"])
+def test_qos2_publish_is_refused(broker: BrokerThread, level: int) -> None:
+    """v5: DISCONNECT with 0x9B (QoS not supported); 3.1.1 has no such code: the broker closes."""
+    raw = Raw(broker.port, level)
+    raw.send(Connect("q2", level))
     assert isinstance(raw.read(), Connack)
     raw.send(Publish("a", b"x", qos=2, packet_id=1))
-    assert raw.read() == Disconnect(reasons.QOS_NOT_SUPPORTED)
+    if level == MQTT_5:
+        assert raw.read() == Disconnect(reasons.QOS_NOT_SUPPORTED)
     assert raw.read() is None
     raw.sock.close()
 
