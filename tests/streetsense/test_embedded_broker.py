@@ -397,22 +397,24 @@ def _dropped(reason: str) -> float:
     return value or 0.0
 
 
-def test_a_full_offline_queue_drops_new_messages_and_counts_them(peers: list[Peer]) -> None:
+def test_a_full_offline_queue_drops_new_messages_and_counts_them() -> None:
     with BrokerThread(EmbeddedBroker(max_queued=5)) as small:
         durable = Peer(small.port, "bounded", clean=False, expiry_s=300).connect()
         durable.subscribe("b/#")
         durable.close()
-        pub = Peer(small.port, "pub")
-        peers.append(pub)
-        pub.connect()
-        before = _dropped("queue_full")
-        for index in range(8):
-            pub.publish("b/x", str(index).encode())
-        assert _dropped("queue_full") - before == 3
-        back = Peer(small.port, "bounded", clean=False, expiry_s=300)
-        peers.append(back)
-        back.connect()
-        assert [int(m.payload) for m in back.received(5)] == [0, 1, 2, 3, 4]
+        pub = Peer(small.port, "pub").connect()
+        try:
+            before = _dropped("queue_full")
+            for index in range(8):
+                pub.publish("b/x", str(index).encode())
+            assert _dropped("queue_full") - before == 3
+        finally:
+            pub.close()
+        back = Peer(small.port, "bounded", clean=False, expiry_s=300).connect()
+        try:
+            assert [int(m.payload) for m in back.received(5)] == [0, 1, 2, 3, 4]
+        finally:
+            back.close()  # before the broker stops, so paho does not reconnect into its shutdown
 
 
 def test_messages_larger_than_the_clients_maximum_packet_size_are_dropped_and_counted(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 
@@ -110,15 +109,18 @@ class EmbeddedBroker:
         """Stop listening and drop every connection."""
         if self._server is not None:
             self._server.close()
-        await asyncio.sleep(0)  # let handlers of just-accepted connections register
-        for writer in list(self._writers):
-            writer.transport.abort()  # close() would wait to flush to clients that do not read
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), _CLOSE_TIMEOUT_S)
+        # Connections accepted just before close() register their handler a few loop
+        # iterations later: sweep until none is left (bounded).
+        for _ in range(20):
+            await asyncio.sleep(0.005)
+            if not self._tasks:
+                break
+            for writer in list(self._writers):
+                writer.transport.abort()  # close() would wait to flush to clients that do not read
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.sleep(0)  # let the aborted transports' connection_lost callbacks run
         for session in self.router.sessions.values():
             if session.expiry_timer is not None:
                 session.expiry_timer.cancel()
@@ -137,8 +139,6 @@ class EmbeddedBroker:
         except Exception:
             logger.exception("embedded MQTT broker: connection handler failed")
         finally:
-            self._tasks.discard(task)
-            self._writers.discard(writer)
             writer.close()
             try:
                 await asyncio.wait_for(writer.wait_closed(), _CLOSE_TIMEOUT_S)
@@ -146,6 +146,9 @@ class EmbeddedBroker:
                 writer.transport.abort()  # a client that stopped reading
             except (ConnectionError, OSError):
                 pass
+            finally:
+                self._writers.discard(writer)
+                self._tasks.discard(task)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         buffer = bytearray()
