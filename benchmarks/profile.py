@@ -136,8 +136,11 @@ def profile_trial(impl: str, cameras: int, card: Path, window_s: float, out: Pat
 
         threading.Thread(target=watch, daemon=True).start()
         try:
-            if not started.wait(60 + 3 * cameras):
-                raise RuntimeError(f"{impl}: the trial never reached its window")
+            deadline = 60 + 3 * cameras
+            while not started.wait(0.5):
+                deadline -= 0.5
+                if process.poll() is not None or deadline <= 0:
+                    raise RuntimeError(f"{impl}: the trial ended or stalled before its window")
             subprocess.run(
                 [str(PY_SPY), "record", "--pid", str(process.pid), "--format", "raw",
                  "--rate", "100", "--nonblocking", "--duration", str(int(window_s) - 1),
