@@ -475,6 +475,8 @@ def test_mqtt_31_gets_unacceptable_protocol_version(broker: BrokerThread) -> Non
 @pytest.mark.parametrize("level", [MQTT_311, MQTT_5], ids=["v311", "v5"])
 def test_qos2_publish_is_refused(broker: BrokerThread, level: int) -> None:
     """v5: DISCONNECT with 0x9B (QoS not supported); 3.1.1 has no such code: the broker closes."""
+    rejected = "streetsense_demo_broker_rejected_total"
+    before = REGISTRY.get_sample_value(rejected, {"reason": "qos_not_supported"}) or 0.0
     raw = Raw(broker.port, level)
     raw.send(Connect("q2", level))
     assert isinstance(raw.read(), Connack)
@@ -483,6 +485,8 @@ def test_qos2_publish_is_refused(broker: BrokerThread, level: int) -> None:
         assert raw.read() == Disconnect(reasons.QOS_NOT_SUPPORTED)
     assert raw.read() is None
     raw.sock.close()
+    after = REGISTRY.get_sample_value(rejected, {"reason": "qos_not_supported"})
+    assert after == before + 1
 
 
 def test_wildcards_in_publish_topics_disconnect_with_topic_name_invalid(

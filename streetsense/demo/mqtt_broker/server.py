@@ -39,16 +39,6 @@ from streetsense.demo.mqtt_broker.wire import Prop, Properties
 
 logger = logging.getLogger(__name__)
 
-_REJECT_REASONS = {
-    reasons.MALFORMED_PACKET: "malformed",
-    reasons.PROTOCOL_ERROR: "protocol_error",
-    reasons.QOS_NOT_SUPPORTED: "qos_not_supported",
-    reasons.TOPIC_NAME_INVALID: "topic_invalid",
-    reasons.TOPIC_ALIAS_INVALID: "topic_alias_invalid",
-    reasons.PACKET_TOO_LARGE: "too_large",
-    reasons.SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED: "subscription_identifier",
-    reasons.UNSUPPORTED_PROTOCOL_VERSION: "protocol_version",
-}
 _CLOSE_TIMEOUT_S = 2.0
 _NOT_FORWARDED = (Prop.TOPIC_ALIAS, Prop.SUBSCRIPTION_IDENTIFIER)
 
@@ -194,7 +184,7 @@ class EmbeddedBroker:
         return decode(frame.header, frame.body, protocol_level or MQTT_5)
 
     def _reject(self, exc: MalformedPacketError) -> None:
-        metrics.REJECTED.labels(_REJECT_REASONS.get(exc.reason_code, "other")).inc()
+        metrics.REJECTED.labels(metrics.reject_reason(exc.reason_code)).inc()
         logger.warning("embedded MQTT broker refused a packet: %s", exc)
 
     def _connect(self, writer: asyncio.StreamWriter, connect: Connect) -> Session | None:
