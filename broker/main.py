@@ -37,6 +37,7 @@ from broker.queue.worker import DeliveryWorker
 from broker.routing import Router
 from broker.storage import Database, open_database
 from streetsense.configfile import ConfigError
+from streetsense.systemd import Notifier
 
 logger = logging.getLogger(__name__)
 
@@ -295,16 +296,33 @@ async def serve(config: AdapterConfig) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     adapter = Adapter(config)
+    notifier = Notifier()
+    watchdog: asyncio.Task[None] | None = None
     try:
         await adapter.start()
+        notifier.ready(f"{len(config.outputs)} output(s)")
+        watchdog = asyncio.create_task(_ping_watchdog(notifier))
         await stop.wait()
         logger.info("shutting down")
+        notifier.stopping()
     except (BrokerError, OSError, ValueError) as exc:  # storage, ports, token files
         logger.error("adapter failed: %s", exc)  # noqa: TRY400 - the message is the point
         return 1
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         await adapter.stop()
     return 0
+
+
+async def _ping_watchdog(notifier: Notifier) -> None:
+    """Ping systemd's watchdog from the event loop itself, so a blocked loop stops the pings."""
+    interval = notifier.watchdog_interval
+    if interval is None or not notifier.enabled:
+        return
+    while True:
+        await asyncio.sleep(interval)
+        notifier.notify("WATCHDOG=1")
 
 
 def run_adapter(config_path: Path) -> int:

@@ -11,6 +11,7 @@ from types import FrameType
 
 from edge.outbox.errors import OutboxError
 from streetsense.configfile import ConfigError
+from streetsense.systemd import Notifier
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +49,14 @@ def run_agent(config_path: Path) -> int:
             logger.error("agent cannot start: %s", exc)  # noqa: TRY400 - a clear message is enough
             agent.stop()
             return EXIT_FAILED
+        notifier = Notifier()
+        notifier.ready(f"{len(config.cameras)} camera(s)")
+        notifier.start_watchdog(lambda: agent.health().alive)
         try:
             stop.wait()
         finally:
+            notifier.stopping()
+            notifier.close()
             agent.stop()
     finally:
         for sig, handler in previous.items():
