@@ -136,7 +136,7 @@ def profile_trial(impl: str, cameras: int, card: Path, window_s: float, out: Pat
 
         threading.Thread(target=watch, daemon=True).start()
         try:
-            deadline = 60 + 3 * cameras
+            deadline = 60.0 + 3 * cameras
             while not started.wait(0.5):
                 deadline -= 0.5
                 if process.poll() is not None or deadline <= 0:
