@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,38 +14,16 @@ from broker.config import parse_adapter_config
 from broker.main import Adapter
 from events import encode, topics
 from tests.broker.helpers import eventually, make_event
-from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.mosquitto import Mosquitto
+from tests.support.tls_broker import tls_mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
-MAKE_CA = ROOT / "deploy" / "make-dev-ca"
 
 
 @pytest.fixture
 def tls_broker(tmp_path: Path) -> Iterator[tuple[Mosquitto, int, Path]]:
-    pki = tmp_path / "pki"
-    subprocess.run([MAKE_CA, pki, "localhost", "127.0.0.1"], check=True, capture_output=True)
-    passwords = tmp_path / "passwd"
-    subprocess.run(["mosquitto_passwd", "-c", "-b", passwords, "adapter", "adapter-secret"],
-                   check=True)  # fmt: skip
-    passwords.chmod(0o600)
-    tls_port = free_port()
-    broker = Mosquitto(
-        tmp_path / "mq",
-        extra_config="\n".join(
-            [
-                f"password_file {passwords}",
-                f"listener {tls_port} 127.0.0.1",
-                f"cafile {pki / 'ca.crt'}",
-                f"certfile {pki / 'server.crt'}",
-                f"keyfile {pki / 'server.key'}",
-            ]
-        ),
-    )
-    broker.start()
-    try:
-        yield broker, tls_port, pki
-    finally:
-        broker.kill()
+    with tls_mosquitto(tmp_path, "adapter", "adapter-secret") as running:
+        yield running
 
 
 def config_for(tmp_path: Path, port: int, pki: Path, password: str) -> str:

@@ -11,39 +11,16 @@ from pydantic import SecretStr
 
 from edge.outbox import BrokerConfig, Outbox, OutboxConfig, TlsConfig
 from tests.edge.test_outbox_mqtt import SITE, Subscriber, make_event, wait_until
-from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.mosquitto import Mosquitto
+from tests.support.tls_broker import MAKE_CA, tls_mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
-MAKE_CA = ROOT / "deploy" / "make-dev-ca"
 
 
 @pytest.fixture
 def tls_broker(tmp_path: Path) -> Iterator[tuple[Mosquitto, int, Path]]:
-    pki = tmp_path / "pki"
-    subprocess.run([MAKE_CA, pki, "localhost", "127.0.0.1"], check=True, capture_output=True)
-    passwords = tmp_path / "passwd"
-    subprocess.run(
-        ["mosquitto_passwd", "-c", "-b", passwords, "agent1", "right-password"], check=True
-    )
-    passwords.chmod(0o600)
-    tls_port = free_port()
-    broker = Mosquitto(
-        tmp_path / "mq",
-        extra_config="\n".join(
-            [
-                f"password_file {passwords}",
-                f"listener {tls_port} 127.0.0.1",
-                f"cafile {pki / 'ca.crt'}",
-                f"certfile {pki / 'server.crt'}",
-                f"keyfile {pki / 'server.key'}",
-            ]
-        ),
-    )
-    broker.start()
-    try:
-        yield broker, tls_port, pki
-    finally:
-        broker.kill()
+    with tls_mosquitto(tmp_path, "agent1", "right-password") as running:
+        yield running
 
 
 def outbox(tmp_path: Path, port: int, tls: TlsConfig, password: str, agent: str) -> Outbox:
