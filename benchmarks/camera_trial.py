@@ -70,6 +70,8 @@ class TrialResult:
     window_started_at: float = 0.0  # time.time() when the window began
     connect_s: float = 0.0  # from start until every camera delivered (or the limit)
     event_latency: dict[str, float] = field(default_factory=dict)  # agent histogram: le -> n
+    model_items: dict[str, float] = field(default_factory=dict)  # stage -> items run
+    model_calls: dict[str, float] = field(default_factory=dict)  # stage -> onnxruntime runs
 
     @property
     def cpu_ms_per_frame(self) -> float:
@@ -100,6 +102,11 @@ def _samples() -> dict[tuple[str, str], float]:
                 found[(sample.name, labels["queue"])] = sample.value
             elif sample.name == "streetsense_event_latency_seconds_bucket":
                 found[(sample.name, labels["le"])] = sample.value
+            elif sample.name in (
+                "streetsense_inference_batch_size_sum",
+                "streetsense_inference_batch_size_count",
+            ):
+                found[(sample.name, labels["stage"])] = sample.value
     return found
 
 
@@ -198,6 +205,16 @@ def run_agent(spec: TrialSpec) -> TrialResult:
             key: delta(metric, key)
             for (metric, key) in after
             if metric == "streetsense_event_latency_seconds_bucket"
+        },
+        model_items={
+            key: delta(metric, key)
+            for (metric, key) in after
+            if metric == "streetsense_inference_batch_size_sum"
+        },
+        model_calls={
+            key: delta(metric, key)
+            for (metric, key) in after
+            if metric == "streetsense_inference_batch_size_count"
         },
     )
 
