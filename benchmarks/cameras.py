@@ -258,6 +258,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=48, help="most cameras tried")
     parser.add_argument("--start", type=int, default=4, help="first camera count")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--int8", action="store_true", help="also search with the int8 twin")
     args = parser.parse_args()
     warmup, window = (4.0, 8.0) if args.quick else (5.0, 15.0)
     step = 8 if args.quick else 4
@@ -273,6 +274,11 @@ def main() -> None:
     def agent_spec(count: int) -> TrialSpec:
         return TrialSpec("agent", [""] * count, str(args.card), warmup, window)
 
+    def int8_spec(count: int) -> TrialSpec:
+        spec = agent_spec(count)
+        spec.agent_overrides = {"model": {"precision": "int8"}}
+        return spec
+
     def baseline_spec(count: int) -> TrialSpec:
         return TrialSpec("baseline", [""] * count, str(args.card), warmup, window)
 
@@ -285,6 +291,13 @@ def main() -> None:
                 "agent", agent_spec, analysis_fps, start=args.start, step=step,
                 limit=args.limit, mqtt_port=broker.port, fine=not args.quick,
             )  # fmt: skip
+            int8 = Search("agent-int8")
+            if args.int8 and costs.frame_int8_ms.samples:
+                print("agent, int8 frame model", flush=True)
+                int8 = search(
+                    "agent-int8", int8_spec, analysis_fps, start=max(agent.cameras, 2) + 2,
+                    step=2, limit=args.limit, mqtt_port=broker.port, fine=False,
+                )  # fmt: skip
         finally:
             broker.kill()
     baseline = Search("baseline")
@@ -294,7 +307,7 @@ def main() -> None:
             "baseline", baseline_spec, card.input.sample_fps, start=args.start, step=step,
             limit=args.limit, fine=not args.quick,
         )  # fmt: skip
-    write_cameras_report(args, card.name, ceiling, decode, server, agent, baseline)
+    write_cameras_report(args, card.name, ceiling, decode, server, agent, baseline, int8)
 
 
 def per_camera_ms(trial: Trial, server_ms: float) -> float:
@@ -375,6 +388,7 @@ def write_cameras_report(
     server: Measurement,
     agent: Search,
     baseline: Search,
+    int8: Search,
 ) -> None:
     """Tables, ratios and the scaling plot."""
     costs = ceiling.costs
@@ -405,7 +419,11 @@ def write_cameras_report(
         + _efficiency(ceiling, agent, baseline),
         "## The design, checked against this run's own counters\n\n" + _design(agent),
         "## Ceiling terms (measured in this run)\n\n"
-        + table("cost", [decode, server, costs.frame_ms, costs.head_ms, costs.fused_ms])
+        + table(
+            "cost",
+            [decode, server, costs.frame_ms, costs.head_ms, costs.fused_ms]
+            + ([costs.frame_int8_ms] if costs.frame_int8_ms.samples else []),
+        )
         + f"\n\nPer camera: 25 x {ceiling.decode_ms:.2f} + {ceiling.analysis_fps:g} x "
         f"{costs.frame_ms.median:.2f} + {ceiling.analysis_fps / ceiling.stride:g} x "
         f"{costs.head_ms.median:.2f} = {ceiling.per_camera_ms:.1f} CPU ms per second; "
@@ -415,6 +433,22 @@ def write_cameras_report(
     ]
     if baseline.trials:
         sections.append("## Baseline trials\n\n" + _rows(baseline))
+    if int8.trials:
+        int8_ms = (
+            FPS * ceiling.decode_ms
+            + ceiling.analysis_fps * costs.frame_int8_ms.median
+            + ceiling.analysis_fps / ceiling.stride * costs.head_ms.median
+        )
+        int8_ceiling = ceiling.box_cores * 1000.0 / int8_ms
+        sections.append(
+            "## Agent with the card's int8 frame model (not the default)\n\n"
+            f"int8 frame model {costs.frame_int8_ms.median:.2f} CPU ms per frame against "
+            f"{costs.frame_ms.median:.2f} fp32: combined ceiling {int8_ceiling:.1f} cameras. "
+            f"Sustained: {int8.cameras}"
+            + (" (no failure up to the limit: a lower bound)" if int8.capped else "")
+            + "; searched upward from the fp32 count in steps of 2.\n\n"
+            + _rows(int8)
+        )
     series: dict[str, tuple[Sequence[float], Sequence[float]]] = {}
     for found in (agent, baseline):
         ordered = sorted(found.trials, key=lambda t: t.result.cameras)

@@ -24,6 +24,7 @@ class ModelCosts:
     frame_ms: Measurement  # frame model, per frame, at the agent's max batch
     head_ms: Measurement  # clip head, per clip (features in), batch of clips
     fused_ms: Measurement  # fused clip model, per clip, batch 1 (the baseline's way)
+    frame_int8_ms: Measurement  # the card's int8 frame model, per frame (empty without one)
     batch: int
     threads: int
 
@@ -49,6 +50,7 @@ def measure_model_costs(card: Path, runs: int = 3, seconds: float = 2.0) -> Mode
     frame = Measurement("frame model, per frame", "CPU ms")
     head = Measurement("clip head, per clip", "CPU ms")
     fused = Measurement("fused clip model, per clip (batch 1)", "CPU ms")
+    frame_int8 = Measurement("int8 frame model, per frame", "CPU ms")
     spec = None
     batch = config.max_batch
     for _ in range(runs):
@@ -62,6 +64,12 @@ def measure_model_costs(card: Path, runs: int = 3, seconds: float = 2.0) -> Mode
             clips = np.stack([np.stack([features[0]] * spec.frames)] * batch)
             head.samples.append(_cpu_ms_per_item(model.clip_head.run, clips, seconds / 2))
         try:
+            int8 = load_model(InferenceConfig(card=card, precision="int8"))
+            if int8.frame_model is not None:
+                frame_int8.samples.append(_cpu_ms_per_item(int8.frame_model.run, frames, seconds))
+        except ModelError:
+            pass  # no int8 twin
+        try:
             fused_model = load_model(InferenceConfig(card=card, form="fused"))
         except ModelError:
             continue  # a card without a fused form
@@ -70,4 +78,4 @@ def measure_model_costs(card: Path, runs: int = 3, seconds: float = 2.0) -> Mode
                 (1, spec.frames, 3, spec.height, spec.width), dtype=np.float32
             )
             fused.samples.append(_cpu_ms_per_item(fused_model.clip_model.run, clip, seconds))
-    return ModelCosts(frame, head, fused, batch, config.threads)
+    return ModelCosts(frame, head, fused, frame_int8, batch, config.threads)

@@ -28,7 +28,7 @@ PLAN: list[tuple[str, bool, list[str], list[str]]] = [
     ("mqtt_ceiling", False, ["--messages", "20000", "--runs", "3"],
      ["--messages", "5000", "--runs", "1"]),
     ("model_bench", True, [], ["--quick"]),
-    ("cameras", True, [], ["--quick", "--limit", "12"]),
+    ("cameras", True, ["--int8"], ["--quick", "--limit", "12"]),
     ("latency", True, [], ["--quick"]),
     ("adapter_throughput", False, [], ["--quick"]),
     ("keyframe_accuracy", True, [], ["--limit", "20"]),
