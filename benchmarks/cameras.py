@@ -12,6 +12,9 @@ metrics. A trial is *sustained* when, over the window,
 * ``streetsense_drops_total`` did not move (no stage dropped anything) and the
   inference queue is not backed up.
 
+A failed trial is repeated once (the box is shared); the count is sustained when the
+repeat passes. Every trial is listed in the report.
+
 The combined ceiling, measured in the same run::
 
     ceiling cameras = cores / (25 x decode + fps x frame_model + clips/s x clip_head)
@@ -93,8 +96,11 @@ class Search:
 
     @property
     def capped(self) -> bool:
-        """True when no trial failed: the search hit its limit, the box may take more."""
-        return bool(self.trials) and all(trial.sustained for trial in self.trials)
+        """True when the largest count tried was sustained: the box may take more."""
+        if not self.trials:
+            return False
+        largest = max(trial.result.cameras for trial in self.trials)
+        return any(t.sustained for t in self.trials if t.result.cameras == largest)
 
 
 def judge(result: TrialResult, analysis_fps: float) -> str:
@@ -159,14 +165,25 @@ def search(
     mqtt_port: int = 0,
     fine: bool = True,
 ) -> Search:
-    """Coarse steps of ``step`` upward until a trial fails, then bisect between (``fine``)."""
+    """Coarse steps of ``step`` upward until a count fails, then bisect between (``fine``).
+
+    A failed trial is repeated once (the box is shared: one descheduling can cost a
+    sampled frame); the count is sustained when the repeat passes. Both are reported.
+    """
     found = Search(impl)
+
+    def sustained(count: int) -> bool:
+        for _ in range(2):
+            trial = run_trial(make_spec(count), analysis_fps, mqtt_port)
+            found.trials.append(trial)
+            if trial.sustained:
+                return True
+        return False
+
     low, high = 0, None
     count = start
     while count <= limit:
-        trial = run_trial(make_spec(count), analysis_fps, mqtt_port)
-        found.trials.append(trial)
-        if not trial.sustained:
+        if not sustained(count):
             high = count
             break
         low = count
@@ -175,9 +192,7 @@ def search(
         return found
     while high - low > 1:
         middle = (low + high) // 2
-        trial = run_trial(make_spec(middle), analysis_fps, mqtt_port)
-        found.trials.append(trial)
-        if trial.sustained:
+        if sustained(middle):
             low = middle
         else:
             high = middle
@@ -267,7 +282,7 @@ def main() -> None:
     stride = card.input.clip_stride_frames
 
     print("ceilings (same run)", flush=True)
-    decode, server, _ = decode_cost(8, warmup, window, 1 if args.quick else 3)
+    decode, server, _ = decode_cost(8, warmup, window, 1 if args.quick else 2)
     costs = measure_model_costs(args.card, runs=1 if args.quick else 3)
     ceiling = Ceiling(decode.median, server.median, costs, analysis_fps, stride, cores())
 

@@ -128,7 +128,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--card", type=Path, default=DEFAULT_CARD)
     parser.add_argument("--cameras", type=int, default=0, help="0: the sustained count")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     count = args.cameras or sustained_cameras(4 if args.quick else 8)

@@ -23,7 +23,7 @@ CARD = ROOT / "models" / "fight" / "card.yaml"
 
 # name, needs the model, full arguments, quick arguments
 PLAN: list[tuple[str, bool, list[str], list[str]]] = [
-    ("decode_ceiling", False, ["--runs", "3", "--seconds", "5"], ["--runs", "1", "--seconds", "2"]),
+    ("decode_ceiling", False, ["--runs", "3", "--seconds", "4"], ["--runs", "1", "--seconds", "2"]),
     ("rtsp_ceiling", False, [], ["--quick"]),
     ("mqtt_ceiling", False, ["--messages", "20000", "--runs", "3"],
      ["--messages", "5000", "--runs", "1"]),
