@@ -13,8 +13,10 @@ a person closes it. Every event and every action is kept in the history.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +51,12 @@ _COLUMNS = (
     "incident_id, site, agent, category, severity, state, ended, opened_at, updated_at,"
     " last_event_id, summary"
 )
+_CHUNK = 500  # incident ids per lookup
+_HISTORY_INSERT = (
+    "INSERT INTO alert_history (incident_id, at, kind, actor, channel, detail)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_HISTORY_ENCODER = json.JSONEncoder(sort_keys=True)  # == json.dumps(detail, sort_keys=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +123,7 @@ def _alert(row: Row) -> Alert:
 def _history(tx: Tx, incident: str, *, at: float, kind: str, actor: str, channel: str,
              detail: dict[str, Any]) -> None:  # fmt: skip
     tx.execute(
-        "INSERT INTO alert_history (incident_id, at, kind, actor, channel, detail)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (incident, at, kind, actor, channel, json.dumps(detail, sort_keys=True)),
+        _HISTORY_INSERT, (incident, at, kind, actor, channel, _HISTORY_ENCODER.encode(detail))
     )
 
 
@@ -129,45 +135,96 @@ def get(tx: Tx, incident_id: str) -> Alert | None:
 
 def record_event(tx: Tx, event: Event, payload: str, now: float) -> Alert:
     """Open or update the alert of the event's incident."""
-    current = get(tx, event.incident_id)
-    if current is None:
-        tx.execute(
-            f"INSERT INTO alerts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-            (
-                event.incident_id, event.site, event.agent, event.category,
-                event.severity.value, AlertState.OPEN.value, int(event.phase is Phase.END),
-                now, now, event.event_id, event.summary,
-            ),
-        )  # fmt: skip
-    else:
-        severity = max(current.severity, event.severity, key=lambda s: s.rank)
-        tx.execute(
-            "UPDATE alerts SET severity = ?, updated_at = ?, last_event_id = ?, summary = ?,"
-            " ended = ? WHERE incident_id = ?",
-            (
-                severity.value, now, event.event_id, event.summary or current.summary,
-                int(current.ended or event.phase is Phase.END), event.incident_id,
-            ),
-        )  # fmt: skip
-    tx.execute(
-        "INSERT INTO alert_events (event_id, incident_id, received_at, payload) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (event_id) DO NOTHING",
-        (event.event_id, event.incident_id, now, payload),
-    )
-    detail = {
-        "event_id": event.event_id,
-        "phase": event.phase.value,
-        "severity": event.severity.value,
-        "confidence": event.confidence,
-    }
-    _history(tx, event.incident_id, at=now, kind="event", actor=event.agent, channel="mqtt",
-             detail=detail)  # fmt: skip
-    if event.phase is Phase.END:
-        _history(tx, event.incident_id, at=now, kind="ended", actor=event.agent,
-                 channel="mqtt", detail=detail)  # fmt: skip
+    record_events(tx, [(event, payload)], now)
     found = get(tx, event.incident_id)
     assert found is not None
     return found
+
+
+def _current(tx: Tx, incidents: Sequence[str]) -> dict[str, Alert]:
+    found: dict[str, Alert] = {}
+    for start in range(0, len(incidents), _CHUNK):
+        chunk = incidents[start : start + _CHUNK]
+        marks = ", ".join("?" for _ in chunk)
+        rows = tx.query(f"SELECT {_COLUMNS} FROM alerts WHERE incident_id IN ({marks})", chunk)  # noqa: S608
+        found.update((alert.incident_id, alert) for alert in map(_alert, rows))
+    return found
+
+
+def _opened(event: Event, now: float) -> Alert:
+    return Alert(
+        incident_id=event.incident_id, site=event.site, agent=event.agent,
+        category=event.category, severity=event.severity, state=AlertState.OPEN,
+        ended=event.phase is Phase.END, opened_at=now, updated_at=now,
+        last_event_id=event.event_id, summary=event.summary,
+    )  # fmt: skip
+
+
+def _updated(current: Alert, event: Event, now: float) -> Alert:
+    return dataclasses.replace(
+        current,
+        severity=max(current.severity, event.severity, key=lambda s: s.rank),
+        updated_at=now,
+        last_event_id=event.event_id,
+        summary=event.summary or current.summary,
+        ended=current.ended or event.phase is Phase.END,
+    )
+
+
+def record_events(tx: Tx, items: Sequence[tuple[Event, str]], now: float) -> None:
+    """Open or update the alerts of a batch of (event, wire payload), in order.
+
+    The same as :func:`record_event` for each event in turn, with one lookup of
+    the incidents and batched writes: the alerts are folded in memory first.
+    """
+    if not items:
+        return
+    incidents = list(dict.fromkeys(event.incident_id for event, _ in items))
+    alerts = _current(tx, incidents)
+    opened: set[str] = set()
+    evidence: list[tuple[str, str, float, str]] = []
+    history: list[tuple[str, float, str, str, str, str]] = []
+    for event, payload in items:
+        current = alerts.get(event.incident_id)
+        if current is None:
+            alerts[event.incident_id] = _opened(event, now)
+            opened.add(event.incident_id)
+        else:
+            alerts[event.incident_id] = _updated(current, event, now)
+        evidence.append((event.event_id, event.incident_id, now, payload))
+        detail = _HISTORY_ENCODER.encode({
+            "event_id": event.event_id,
+            "phase": event.phase.value,
+            "severity": event.severity.value,
+            "confidence": event.confidence,
+        })  # fmt: skip
+        history.append((event.incident_id, now, "event", event.agent, "mqtt", detail))
+        if event.phase is Phase.END:
+            history.append((event.incident_id, now, "ended", event.agent, "mqtt", detail))
+    touched = [alerts[incident] for incident in incidents]
+    tx.executemany(
+        f"INSERT INTO alerts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+        [
+            (a.incident_id, a.site, a.agent, a.category, a.severity.value, a.state.value,
+             int(a.ended), a.opened_at, a.updated_at, a.last_event_id, a.summary)
+            for a in touched if a.incident_id in opened
+        ],
+    )  # fmt: skip
+    tx.executemany(
+        "UPDATE alerts SET severity = ?, updated_at = ?, last_event_id = ?, summary = ?,"
+        " ended = ? WHERE incident_id = ?",
+        [
+            (a.severity.value, a.updated_at, a.last_event_id, a.summary, int(a.ended),
+             a.incident_id)
+            for a in touched if a.incident_id not in opened
+        ],
+    )  # fmt: skip
+    tx.executemany(
+        "INSERT INTO alert_events (event_id, incident_id, received_at, payload) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (event_id) DO NOTHING",
+        evidence,
+    )
+    tx.executemany(_HISTORY_INSERT, history)
 
 
 def resolve(tx: Tx, ref: str) -> Resolved:

@@ -24,7 +24,7 @@ import hashlib
 import json
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +37,11 @@ GENESIS = "0" * 64
 CHECKPOINT = "audit.pruned"  # the action of the row recording a pruned prefix
 _COLUMNS = "seq, at, actor, channel, action, subject, details, prev_hash, hash"
 _ANCHOR_COLUMNS = "seq, hash, at, pruned_at, rows, actor, older_than"
+_INSERT = f"INSERT INTO audit ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+# Built once: the same output as json.dumps with these options, without rebuilding
+# an encoder per call (the accept path writes one row per event).
+_DETAILS_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_ROW_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,17 @@ class AuditEntry:
         """``details`` parsed."""
         parsed: dict[str, Any] = json.loads(self.details)
         return parsed
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """A row to append: what :meth:`Chain.append` takes, for :meth:`Chain.extend`."""
+
+    actor: str
+    channel: str
+    action: str
+    subject: str
+    details: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +102,7 @@ class VerifyResult:
 
 def canonical_details(details: dict[str, Any]) -> str:
     """The stored JSON text of ``details``."""
-    return json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _DETAILS_ENCODER.encode(details)
 
 
 def row_hash(
@@ -101,10 +117,8 @@ def row_hash(
     prev_hash: str,
 ) -> str:
     """SHA-256 over the canonical encoding of a row (including ``prev_hash``)."""
-    encoded = json.dumps(
-        [seq, at, actor, channel, action, subject, details, prev_hash],
-        separators=(",", ":"),
-        ensure_ascii=False,
+    encoded = _ROW_ENCODER.encode(
+        [seq, at, actor, channel, action, subject, details, prev_hash]
     ).encode()
     return hashlib.sha256(encoded).hexdigest()
 
@@ -143,18 +157,44 @@ class Chain:
         details: dict[str, Any] | None = None,
     ) -> AuditEntry:
         """Append one row after the last one."""
-        seq, prev_hash, at = self._seq + 1, self._hash, _now_text()
-        text = canonical_details(details or {})
-        digest = row_hash(
-            seq=seq, at=at, actor=actor, channel=channel, action=action, subject=subject,
-            details=text, prev_hash=prev_hash,
+        return self.extend([NewEntry(actor, channel, action, subject, details or {})])[0]
+
+    def extend(self, entries: Sequence[NewEntry]) -> list[AuditEntry]:
+        """Append rows in order, each chained to the one before, with one batched insert.
+
+        The rows of one call share one timestamp (they are one transaction).
+        """
+        at = _now_text()
+        seq, prev_hash = self._seq, self._hash
+        written: list[AuditEntry] = []
+        for entry in entries:
+            seq += 1
+            text = canonical_details(entry.details)
+            digest = row_hash(
+                seq=seq, at=at, actor=entry.actor, channel=entry.channel, action=entry.action,
+                subject=entry.subject, details=text, prev_hash=prev_hash,
+            )  # fmt: skip
+            written.append(
+                AuditEntry(
+                    seq,
+                    at,
+                    entry.actor,
+                    entry.channel,
+                    entry.action,
+                    entry.subject,
+                    text,
+                    prev_hash,
+                    digest,
+                )
+            )
+            prev_hash = digest
+        self._tx.executemany(
+            _INSERT,
+            [(e.seq, e.at, e.actor, e.channel, e.action, e.subject, e.details, e.prev_hash, e.hash)
+             for e in written],
         )  # fmt: skip
-        self._tx.execute(
-            f"INSERT INTO audit ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-            (seq, at, actor, channel, action, subject, text, prev_hash, digest),
-        )
-        self._seq, self._hash = seq, digest
-        return AuditEntry(seq, at, actor, channel, action, subject, text, prev_hash, digest)
+        self._seq, self._hash = seq, prev_hash
+        return written
 
 
 def append(

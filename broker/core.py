@@ -13,6 +13,7 @@ import asyncio
 import enum
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -20,8 +21,8 @@ from typing import Any, Protocol
 from broker import alerts, audit, dedupe, metrics
 from broker.errors import AlertNotFoundError, AlertStateError, AmbiguousAlertError
 from broker.intake import EventIn
-from broker.queue.base import DeliveryQueue, QueueItem
-from broker.routing import Router
+from broker.queue.base import DeliveryQueue, NewDelivery, QueueItem
+from broker.routing import RouteDecision, Router
 from broker.storage import Database, Tx
 from events import ActionKind, Event, OperatorAction, encode, new_id, topics, utc_now
 
@@ -52,6 +53,10 @@ class Acceptance:
 
     result: AcceptResult
     outputs: tuple[str, ...] = ()
+
+
+_DUPLICATE = Acceptance(AcceptResult.DUPLICATE)
+_UNROUTED = Acceptance(AcceptResult.UNROUTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,40 +98,63 @@ class AdapterCore:
         """Dedupe, route, queue, alert and audit a batch in one transaction."""
         now = self._clock()
         with self.database.transaction(exclusive=True) as tx:
-            chain = audit.Chain(tx)
-            results = [self._accept_one(tx, chain, item, now) for item in batch]
+            results = self._accept_batch(tx, batch, now)
         touched: set[str] = set()
+        accepted_by: Counter[str] = Counter()
+        unrouted_by: Counter[str] = Counter()
+        duplicates = 0
         for item, accepted in zip(batch, results, strict=True):
             if accepted.result is AcceptResult.DUPLICATE:
-                metrics.DUPLICATES.inc()
+                duplicates += 1
                 continue
-            metrics.EVENTS_IN.labels(item.event.category).inc()
+            accepted_by[item.event.category] += 1
             if accepted.result is AcceptResult.UNROUTED:
-                metrics.UNROUTED.labels(item.event.category).inc()
+                unrouted_by[item.event.category] += 1
             touched.update(accepted.outputs)
+        if duplicates:
+            metrics.DUPLICATES.inc(duplicates)
+        for category, count in accepted_by.items():
+            metrics.EVENTS_IN.labels(category).inc(count)
+        for category, count in unrouted_by.items():
+            metrics.UNROUTED.labels(category).inc(count)
         for output in touched:
             wake = self._wakers.get(output)
             if wake is not None:
                 wake()
         return results
 
-    def _accept_one(self, tx: Tx, chain: audit.Chain, item: EventIn, now: float) -> Acceptance:
-        event = item.event
-        if not dedupe.first_sighting(tx, event.event_id, now):
-            return Acceptance(AcceptResult.DUPLICATE)
-        decision = self.router.route(event)
-        for output in decision.outputs:
-            self.queue.enqueue(
-                tx,
-                output=output,
-                event_id=event.event_id,
-                payload=item.payload,
-                published_at=event.published_at.timestamp(),
-                now=now,
-            )
-        if decision.outputs and event.requires_review:
-            alerts.record_event(tx, event, item.payload, now)
-        chain.append(
+    def _accept_batch(self, tx: Tx, batch: Sequence[EventIn], now: float) -> list[Acceptance]:
+        """The same as accepting each event in turn, with one batched write per table."""
+        fresh = dedupe.first_sightings(tx, [item.event.event_id for item in batch], now)
+        results: list[Acceptance] = []
+        deliveries: list[NewDelivery] = []
+        reviewed: list[tuple[Event, str]] = []
+        entries: list[audit.NewEntry] = []
+        for item, first in zip(batch, fresh, strict=True):
+            if not first:
+                results.append(_DUPLICATE)
+                continue
+            event = item.event
+            decision = self.router.route(event)
+            if decision.outputs:
+                published_at = event.published_at.timestamp()
+                deliveries.extend(
+                    NewDelivery(output, event.event_id, item.payload, published_at)
+                    for output in decision.outputs
+                )
+                if event.requires_review:
+                    reviewed.append((event, item.payload))
+                results.append(Acceptance(AcceptResult.QUEUED, decision.outputs))
+            else:
+                results.append(_UNROUTED)
+            entries.append(self._accepted_entry(event, decision))
+        self.queue.enqueue_many(tx, deliveries, now)
+        alerts.record_events(tx, reviewed, now)
+        audit.Chain(tx).extend(entries)
+        return results
+
+    def _accepted_entry(self, event: Event, decision: RouteDecision) -> audit.NewEntry:
+        return audit.NewEntry(
             actor=ADAPTER,
             channel="mqtt",
             action="event.accepted",
@@ -143,9 +171,6 @@ class AdapterCore:
                 "instance": self.instance,
             },
         )
-        if not decision.outputs:
-            return Acceptance(AcceptResult.UNROUTED)
-        return Acceptance(AcceptResult.QUEUED, decision.outputs)
 
     async def accept_async(self, batch: Sequence[EventIn]) -> list[Acceptance]:
         """:meth:`accept` off the event loop."""

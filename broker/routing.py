@@ -57,14 +57,23 @@ def _matches_any(value: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(value, pattern) for pattern in patterns)
 
 
+def _static_match(rule: RouteRule, site: str, category: str, severity: Severity) -> bool:
+    """The part of a match that depends only on site, category and severity."""
+    return (
+        _matches_any(site, rule.sites)
+        and _matches_any(category, rule.categories)
+        and _RANK[severity] >= _RANK[rule.min_severity]
+    )
+
+
 def rule_matches(rule: RouteRule, event: Event) -> bool:
     """Whether ``rule`` applies to ``event``."""
-    return (
-        _matches_any(event.site, rule.sites)
-        and _matches_any(event.category, rule.categories)
-        and _RANK[event.severity] >= _RANK[rule.min_severity]
-        and (rule.schedule is None or in_schedule(rule.schedule, event.occurred_at))
+    return _static_match(rule, event.site, event.category, event.severity) and (
+        rule.schedule is None or in_schedule(rule.schedule, event.occurred_at)
     )
+
+
+_CACHE_MAX = 4096  # distinct (site, category, severity) keys remembered
 
 
 class Router:
@@ -72,19 +81,41 @@ class Router:
 
     def __init__(self, rules: Sequence[RouteRule]) -> None:
         self._rules = tuple(rules)
+        # the rules whose globs and minimum severity match a key, in order: only
+        # their schedules remain to be judged per event
+        self._candidates: dict[tuple[str, str, Severity], tuple[RouteRule, ...]] = {}
+        self._decisions: dict[tuple[str, str, Severity], RouteDecision] = {}
+
+    def _candidates_of(self, key: tuple[str, str, Severity]) -> tuple[RouteRule, ...]:
+        found = self._candidates.get(key)
+        if found is None:
+            if len(self._candidates) >= _CACHE_MAX:
+                self._candidates.clear()
+                self._decisions.clear()
+            found = tuple(rule for rule in self._rules if _static_match(rule, *key))
+            self._candidates[key] = found
+        return found
 
     def route(self, event: Event) -> RouteDecision:
         """The outputs ``event`` goes to (empty when unrouted; the caller counts it)."""
+        key = (event.site, event.category, event.severity)
+        decided = self._decisions.get(key)
+        if decided is not None:
+            return decided
+        candidates = self._candidates_of(key)
         outputs: dict[str, None] = {}
         names: list[str] = []
-        for rule in self._rules:
-            if not rule_matches(rule, event):
+        for rule in candidates:
+            if rule.schedule is not None and not in_schedule(rule.schedule, event.occurred_at):
                 continue
             names.append(rule.name)
             outputs.update(dict.fromkeys(rule.outputs))
             if not rule.continue_:
                 break
-        return RouteDecision(tuple(outputs), tuple(names))
+        decision = RouteDecision(tuple(outputs), tuple(names))
+        if all(rule.schedule is None for rule in candidates):
+            self._decisions[key] = decision  # no time window: the same for every such event
+        return decision
 
 
 __all__ = ["RouteDecision", "Router", "in_schedule", "rule_matches"]

@@ -44,6 +44,16 @@ class QueueStats:
     dead: int  # dead letters kept
 
 
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """A delivery to append to the tail of ``output``'s queue."""
+
+    output: str
+    event_id: str
+    payload: str
+    published_at: float
+
+
 class DeliveryQueue(Protocol):
     """A durable FIFO per output with retry bookkeeping and dead letters.
 
@@ -55,6 +65,10 @@ class DeliveryQueue(Protocol):
         self, tx: Tx, *, output: str, event_id: str, payload: str, published_at: float, now: float
     ) -> None:
         """Append a delivery at the tail of ``output``'s queue."""
+        ...
+
+    def enqueue_many(self, tx: Tx, items: Sequence[NewDelivery], now: float) -> None:
+        """Append deliveries at the tails of their outputs' queues, in the given order."""
         ...
 
     def head(self, output: str) -> QueueItem | None:

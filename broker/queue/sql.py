@@ -13,9 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from broker.queue.base import ItemState, QueueItem, QueueStats
+from broker.queue.base import ItemState, NewDelivery, QueueItem, QueueStats
 from broker.storage import Database, Row, Tx
 
+_INSERT = (
+    "INSERT INTO deliveries (output, event_id, payload, published_at, enqueued_at,"
+    " attempts, next_attempt_at, state) VALUES (?, ?, ?, ?, ?, 0, ?, 'pending')"
+)
 _COLUMNS = (
     "seq, output, event_id, payload, published_at, enqueued_at, attempts, "
     "next_attempt_at, last_error, state, dead_at"
@@ -48,10 +52,13 @@ class SqlDeliveryQueue:
         self, tx: Tx, *, output: str, event_id: str, payload: str, published_at: float, now: float
     ) -> None:
         """Append a delivery at the tail of ``output``'s queue."""
-        tx.execute(
-            "INSERT INTO deliveries (output, event_id, payload, published_at, enqueued_at,"
-            " attempts, next_attempt_at, state) VALUES (?, ?, ?, ?, ?, 0, ?, 'pending')",
-            (output, event_id, payload, published_at, now, now),
+        tx.execute(_INSERT, (output, event_id, payload, published_at, now, now))
+
+    def enqueue_many(self, tx: Tx, items: Sequence[NewDelivery], now: float) -> None:
+        """Append deliveries in the given order (``seq`` follows it) with one batched insert."""
+        tx.executemany(
+            _INSERT,
+            [(i.output, i.event_id, i.payload, i.published_at, now, now) for i in items],
         )
 
     def head(self, output: str) -> QueueItem | None:

@@ -30,6 +30,10 @@ class Tx(Protocol):
         """Run a query and return every row."""
         ...
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each parameter row (one round of driver calls)."""
+        ...
+
 
 class Database(Protocol):
     """A connection to the adapter's database."""

@@ -50,6 +50,10 @@ class _PostgresTx:
         self._cursor.execute(_PLACEHOLDER.sub("%s", sql), tuple(params))
         return [tuple(row) for row in self._cursor.fetchall()]
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:  # psycopg pipelines the rows: one round trip, not one per row
+            self._cursor.executemany(_PLACEHOLDER.sub("%s", sql), rows)
+
 
 class PostgresDatabase:
     """One autocommit connection; transactions are explicit."""

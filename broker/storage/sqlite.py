@@ -29,6 +29,10 @@ class _SqliteTx:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return list(self._connection.execute(sql, tuple(params)).fetchall())
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._connection.executemany(sql, rows)
+
 
 class SqliteDatabase:
     """A SQLite file in WAL mode; every transaction is ``BEGIN IMMEDIATE``."""
