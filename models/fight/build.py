@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         head=head,
         clip_model=ClipModel(frame_model, head).eval(),
         threshold=threshold,
+        fit_head=build_head,
         oof_scores=oof,
         evaluation=evaluation,
         spec={

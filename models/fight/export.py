@@ -64,7 +64,13 @@ class ArrayReader(CalibrationDataReader):  # type: ignore[misc]
 
 
 def quantize(source: Path, target: Path, reader: ArrayReader, work: Path) -> None:
-    """Static QDQ int8 (per-channel weights, percentile-free MinMax activations)."""
+    """Static QDQ int8 convolutions (per-channel weights, MinMax activation ranges).
+
+    ``reduce_range`` (7-bit weights) avoids the u8 x s8 16-bit saturation of
+    VPMADDUBSW on x86 CPUs without VNNI; without it the int8 kernels here gave
+    features 2x further from fp32 than the simulated quantisation. Only Conv
+    nodes are quantised: the pooling taps and the head stay in float.
+    """
     prepared = work / f"{source.stem}.prep.onnx"
     quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
     quantize_static(
@@ -75,6 +81,8 @@ def quantize(source: Path, target: Path, reader: ArrayReader, work: Path) -> Non
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
         per_channel=True,
+        reduce_range=True,
+        op_types_to_quantize=["Conv"],
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,6 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 import torch
-from sklearn.metrics import roc_auc_score
 
 from models.fight import evaluate as ev
 from models.fight.card_content import INTENDED_USE, LIMITATIONS, PROVENANCE
@@ -29,10 +29,15 @@ FILES = {
     "clip_head": "clip_head.onnx",
     "clip_model": "clip_model.onnx",
 }
-INT8_FILES = {"frame_model": "frame_model_int8.onnx", "clip_model": "clip_model_int8.onnx"}
+INT8_FILES = {
+    "frame_model": "frame_model_int8.onnx",
+    "clip_head": "clip_head_int8.onnx",
+    "clip_model": "clip_model_int8.onnx",
+}
 AGREEMENT_TOLERANCE = 1e-3
 CALIBRATION_EVERY = 8  # every 8th clip (both classes) feeds the int8 calibration
 REFERENCE_PER_LABEL = 3
+REFERENCE_MARGIN = 0.1  # reference verdicts must not hinge on a CPU's rounding
 
 
 def session(path: Path, threads: int = 2) -> ort.InferenceSession:
@@ -82,18 +87,40 @@ def _export_all(
     )
 
 
-def _quantize_all(out: Path, work: Path, inputs: list[npt.NDArray[np.float32]]) -> None:
+def _int8_frame_model(out: Path, work: Path, inputs: list[npt.NDArray[np.float32]]) -> None:
     calibration = inputs[::CALIBRATION_EVERY]
-    quantize(
-        out / FILES["frame_model"],
-        out / INT8_FILES["frame_model"],
-        ArrayReader("frames", calibration),
-        work,
+    reader = ArrayReader("frames", calibration)
+    quantize(out / FILES["frame_model"], out / INT8_FILES["frame_model"], reader, work)
+
+
+def _int8_clip_forms(
+    out: Path,
+    work: Path,
+    frame_model: FrameModel,
+    head8: ClipHead,
+    inputs: list[npt.NDArray[np.float32]],
+) -> None:
+    """Head refit on int8 features, and the fused int8 model built from the same pieces."""
+    frames, size = inputs[0].shape[0], inputs[0].shape[-1]
+    export(
+        head8,
+        torch.rand(2, frames, FEATURE_DIM),
+        out / INT8_FILES["clip_head"],
+        "features",
+        "probabilities",
+        {0: "batch", 1: "time"},
     )
-    clips = [clip[None] for clip in calibration]
-    quantize(
-        out / FILES["clip_model"], out / INT8_FILES["clip_model"], ArrayReader("clip", clips), work
+    fused_fp32 = work / "clip_model_int8_head.onnx"
+    export(
+        ClipModel(frame_model, head8).eval(),
+        torch.zeros(1, frames, 3, size, size),
+        fused_fp32,
+        "clip",
+        "probabilities",
+        {0: "batch"},
     )
+    clips = [clip[None] for clip in inputs[::CALIBRATION_EVERY]]
+    quantize(fused_fp32, out / INT8_FILES["clip_model"], ArrayReader("clip", clips), work)
 
 
 def _agreement(
@@ -123,6 +150,18 @@ def _agreement(
     return {k: float(f"{v:.2e}") for k, v in worst.items()}
 
 
+def _int8_agreement(out: Path, inputs: list[npt.NDArray[np.float32]]) -> float:
+    """Largest probability difference between the int8 streaming pair and the int8 fused model."""
+    frame_s, head_s, fused_s = (
+        session(out / INT8_FILES[k]) for k in ("frame_model", "clip_head", "clip_model")
+    )
+    worst = 0.0
+    for clip in inputs[:: max(1, len(inputs) // 6)]:
+        streaming = _run(head_s, _run(frame_s, clip)[None])
+        worst = max(worst, float(np.abs(streaming - _run(fused_s, clip[None])).max()))
+    return float(f"{worst:.2e}")
+
+
 def _speed(path: Path, example: npt.NDArray[np.float32], repeats: int = 7) -> float:
     """Median milliseconds per call on one thread (a summary; benchmarks/ has the full table)."""
     sess = session(path, threads=1)
@@ -138,31 +177,28 @@ def _speed(path: Path, example: npt.NDArray[np.float32], repeats: int = 7) -> fl
 def _int8_report(
     out: Path,
     y: npt.NDArray[np.int64],
-    groups: npt.NDArray[np.str_],
     features: npt.NDArray[np.float32],
-    inputs: list[npt.NDArray[np.float32]],
+    int8_features: npt.NDArray[np.float32],
+    cv8: ev.CvResult,
     threshold: float,
+    inputs: list[npt.NDArray[np.float32]],
 ) -> dict[str, Any]:
-    """int8 against fp32: agreement of the shipped head's verdicts, nested CV, speed."""
-    int8_s, head_s = session(out / INT8_FILES["frame_model"]), session(out / FILES["clip_head"])
-    int8_features = np.stack([_run(int8_s, clip) for clip in inputs])
-    p32 = _run(head_s, features)[:, 1]
-    p8 = _run(head_s, int8_features)[:, 1]
-    with torch.inference_mode():
-        x8 = ClipStatistics()(torch.from_numpy(int8_features)).double().numpy()
-    cv8 = ev.cross_validate(x8, y, groups)
+    """int8 against fp32: feature drift, nested CV of the int8 pair, speed."""
+    head32 = session(out / FILES["clip_head"])
+    p32 = _run(head32, features)[:, 1]
+    p_drift = _run(head32, int8_features)[:, 1]
+    drift = np.abs(int8_features - features).mean() / np.abs(features).mean()
     batch = inputs[0]
     return {
-        "shipped_head_on_all_clips": {
-            "note": "in-sample (the head was fit on these clips): shows the quantisation change only",
-            "label_agreement_at_threshold": round(
-                float(((p32 >= threshold) == (p8 >= threshold)).mean()), 3
-            ),
-            "max_abs_probability_change": round(float(np.abs(p32 - p8).max()), 4),
-            "fp32_roc_auc": round(float(roc_auc_score(y, p32)), 3),
-            "int8_roc_auc": round(float(roc_auc_score(y, p8)), 3),
-        },
-        "nested_cv_on_int8_features_threshold_0.5": ev.summarise(y, cv8, 0.5),
+        "why_a_separate_head": (
+            "MobileNetV2 features here move by ~5% under 0.5/255 input noise; int8 moves them by "
+            f"{drift:.0%} (mean relative change), and the fp32 head on int8 features agrees with "
+            f"itself on only {((p32 >= threshold) == (p_drift >= threshold)).mean():.0%} of clips. "
+            "The int8 forms therefore carry their own head, fit the same way on int8 features."
+        ),
+        "nested_cv_int8_pair_threshold_0.5": ev.summarise(y, cv8, 0.5),
+        "nested_cv_int8_pair_operating_point": ev.summarise(y, cv8, threshold),
+        "int8_streaming_vs_fused_max_abs_probability": _int8_agreement(out, inputs),
         "speed_ms_batch8_1thread_median": {
             "frame_model_fp32": _speed(out / FILES["frame_model"], batch),
             "frame_model_int8": _speed(out / INT8_FILES["frame_model"], batch),
@@ -180,7 +216,7 @@ def _references(
     inputs: list[npt.NDArray[np.float32]],
     threshold: float,
 ) -> dict[str, str]:
-    """Clips that out-of-fold scoring and both shipped fused models classify correctly, by margin."""
+    """Clips that out-of-fold scoring and both shipped fused models classify correctly, clearly."""
     fp32, int8 = session(out / FILES["clip_model"]), session(out / INT8_FILES["clip_model"])
     margin = np.where(y == 1, oof - threshold, threshold - oof)
     chosen: dict[str, str] = {}
@@ -190,7 +226,8 @@ def _references(
             if y[index] != label or count == REFERENCE_PER_LABEL:
                 continue
             scores = [_run(s, inputs[index][None])[0, 1] for s in (fp32, int8)]
-            if all((score >= threshold) == bool(label) for score in scores):
+            signed = [score - threshold if label else threshold - score for score in scores]
+            if min(signed) >= REFERENCE_MARGIN:
                 chosen[refs[index].name] = "fight" if label else "no_fight"
                 count += 1
     return chosen
@@ -207,6 +244,7 @@ def ship(
     head: ClipHead,
     clip_model: ClipModel,
     threshold: float,
+    fit_head: Callable[[Any, Any, Any], tuple[ClipHead, float]],
     oof_scores: npt.NDArray[np.float64],
     evaluation: dict[str, Any],
     spec: dict[str, Any],
@@ -218,9 +256,17 @@ def ship(
     groups = np.array([ref.group for ref in refs])
     _export_all(out, frame_model, head, clip_model, frames, size)
     inputs = clip_inputs(refs, frames, size)
-    _quantize_all(out, work, inputs)
     evaluation["onnx_agreement_max_abs_probability"] = _agreement(out, clip_model, inputs)
-    evaluation["int8_vs_fp32"] = _int8_report(out, y, groups, features, inputs, threshold)
+    _int8_frame_model(out, work, inputs)
+    int8_session = session(out / INT8_FILES["frame_model"])
+    int8_features = np.stack([_run(int8_session, clip) for clip in inputs])
+    x8 = np.asarray(ClipStatistics()(torch.from_numpy(int8_features)).double().numpy())
+    cv8 = ev.cross_validate(x8, y, groups)
+    head8, _ = fit_head(x8, y, groups)
+    _int8_clip_forms(out, work, frame_model, head8, inputs)
+    evaluation["int8_vs_fp32"] = _int8_report(
+        out, y, features, int8_features, cv8, threshold, inputs
+    )
     evaluation["reference_clips"] = _references(out, refs, y, oof_scores, inputs, threshold)
     raw: dict[str, Any] = {
         "name": "streetsense-fight",
