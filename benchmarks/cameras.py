@@ -417,7 +417,9 @@ def write_cameras_report(
     ratio_baseline = agent.cameras / baseline.cameras if baseline.cameras else float("nan")
     sections = [
         f"Model `{model}`, agent defaults (analysis {ceiling.analysis_fps:g} fps, clip stride "
-        f"{ceiling.stride}, 1 inference thread, batch {costs.batch}), 720p25 H.264 over RTSP "
+        f"{ceiling.stride}, 1 inference thread, batch {costs.batch}, execution providers "
+        f"{', '.join(costs.providers)} as selected from the config's default), 720p25 H.264 "
+        "over RTSP "
         f"from gst-rtsp-server on the same box; {ceiling.box_cores} cores. The box was shared "
         "with other engineers' work while this ran (see the 'box busy' column: all processes).",
         "## Result\n\n"

@@ -27,6 +27,7 @@ class ModelCosts:
     frame_int8_ms: Measurement  # the card's int8 frame model, per frame (empty without one)
     batch: int
     threads: int
+    providers: tuple[str, ...] = ()  # what the agent's loader selected from its config
 
 
 def _cpu_ms_per_item(
@@ -53,8 +54,10 @@ def measure_model_costs(card: Path, runs: int = 3, seconds: float = 2.0) -> Mode
     frame_int8 = Measurement("int8 frame model, per frame", "CPU ms")
     spec = None
     batch = config.max_batch
+    providers: tuple[str, ...] = ()
     for _ in range(runs):
         model = load_model(config)
+        providers = model.providers
         spec = model.card.input
         rng = np.random.default_rng(0)
         frames = rng.standard_normal((batch, 3, spec.height, spec.width), dtype=np.float32)
@@ -78,4 +81,4 @@ def measure_model_costs(card: Path, runs: int = 3, seconds: float = 2.0) -> Mode
                 (1, spec.frames, 3, spec.height, spec.width), dtype=np.float32
             )
             fused.samples.append(_cpu_ms_per_item(fused_model.clip_model.run, clip, seconds))
-    return ModelCosts(frame, head, fused, frame_int8, batch, config.threads)
+    return ModelCosts(frame, head, fused, frame_int8, batch, config.threads, providers)
