@@ -311,7 +311,8 @@ def main() -> None:
                 print("agent, int8 frame model", flush=True)
                 int8 = search(
                     "agent-int8", int8_spec, analysis_fps, start=max(agent.cameras, 2) + 2,
-                    step=2, limit=args.limit, mqtt_port=broker.port, fine=False,
+                    step=2, limit=min(args.limit, agent.cameras + 6), mqtt_port=broker.port,
+                    fine=False,
                 )  # fmt: skip
         finally:
             broker.kill()
