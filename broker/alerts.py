@@ -13,7 +13,6 @@ a person closes it. Every event and every action is kept in the history.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import json
 from collections.abc import Sequence
@@ -52,6 +51,7 @@ _COLUMNS = (
     " last_event_id, summary"
 )
 _CHUNK = 500  # incident ids per lookup
+_RANK = {severity: severity.rank for severity in Severity}
 _HISTORY_INSERT = (
     "INSERT INTO alert_history (incident_id, at, kind, actor, channel, detail)"
     " VALUES (?, ?, ?, ?, ?, ?)"
@@ -161,14 +161,14 @@ def _opened(event: Event, now: float) -> Alert:
 
 
 def _updated(current: Alert, event: Event, now: float) -> Alert:
-    return dataclasses.replace(
-        current,
-        severity=max(current.severity, event.severity, key=lambda s: s.rank),
-        updated_at=now,
-        last_event_id=event.event_id,
+    higher = _RANK[event.severity] > _RANK[current.severity]
+    return Alert(
+        incident_id=current.incident_id, site=current.site, agent=current.agent,
+        category=current.category, severity=event.severity if higher else current.severity,
+        state=current.state, ended=current.ended or event.phase is Phase.END,
+        opened_at=current.opened_at, updated_at=now, last_event_id=event.event_id,
         summary=event.summary or current.summary,
-        ended=current.ended or event.phase is Phase.END,
-    )
+    )  # fmt: skip
 
 
 def record_events(tx: Tx, items: Sequence[tuple[Event, str]], now: float) -> None:

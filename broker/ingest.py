@@ -1,7 +1,8 @@
 """Consume agents' events from MQTT (v5 shared subscription, manual acks).
 
-The paho network thread hands each message to the event loop; one consumer
-task takes them in arrival order, in batches, classifies them
+The paho network thread appends each message to an inbox and wakes the event
+loop once per burst (not once per message); one consumer task takes them in
+arrival order, in batches, classifies them
 (:mod:`broker.intake`), and has the core accept the valid events in one
 transaction. Only then are the messages PUBACKed, in arrival order, so a crash
 before the commit means the broker redelivers (and dedupe drops whatever had
@@ -17,6 +18,7 @@ unacknowledged messages the broker sends, which bounds the in-memory inbox.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import math
@@ -74,7 +76,11 @@ class MqttIngest:
         self._config = config
         self._accept = accept
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._inbox: asyncio.Queue[_Incoming] = asyncio.Queue()
+        # filled by the paho thread, drained by the consumer task; deque appends and
+        # pops are atomic, and the loop is woken once per burst (``_wake_pending``)
+        self._inbox: collections.deque[_Incoming] = collections.deque()
+        self._arrived = asyncio.Event()
+        self._wake_pending = False
         self._generation = 0
         self._connected = threading.Event()
         self._task: asyncio.Task[None] | None = None
@@ -151,9 +157,13 @@ class MqttIngest:
         incoming = _Incoming(
             message.topic, bytes(message.payload), message.mid, message.qos, self._generation
         )
+        self._inbox.append(incoming)
+        if self._wake_pending:
+            return  # the consumer has a wake-up coming and drains the inbox after it
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._inbox.put_nowait, incoming)
+            self._wake_pending = True
+            loop.call_soon_threadsafe(self._arrived.set)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -192,11 +202,14 @@ class MqttIngest:
     # -- consuming ---------------------------------------------------------
 
     async def _consume(self) -> None:
+        inbox = self._inbox
         while True:
-            batch = [await self._inbox.get()]
-            while len(batch) < BATCH_MAX and not self._inbox.empty():
-                batch.append(self._inbox.get_nowait())
-            await self._process(batch)
+            await self._arrived.wait()
+            self._arrived.clear()
+            self._wake_pending = False  # before draining: a later arrival wakes us again
+            while inbox:
+                batch = [inbox.popleft() for _ in range(min(len(inbox), BATCH_MAX))]
+                await self._process(batch)
 
     async def _process(self, batch: list[_Incoming]) -> None:
         accepted: list[EventIn] = []
