@@ -57,6 +57,7 @@ class MqttSensorSubscriber:
         self._clock = clock
         self._keepalive = keepalive
         self._connected = threading.Event()
+        self._stopping = False
         self._subscribed = threading.Event()
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -90,6 +91,7 @@ class MqttSensorSubscriber:
 
     def stop(self) -> None:
         """Disconnect and stop the network thread."""
+        self._stopping = True
         self._client.disconnect()
         self._client.loop_stop()
         self._connected.clear()
@@ -117,6 +119,9 @@ class MqttSensorSubscriber:
     ) -> None:
         self._connected.clear()
         self._subscribed.clear()
+        if self._stopping:
+            logger.debug("sensor MQTT disconnected on stop")
+            return
         logger.warning("sensor MQTT disconnected (%s); reconnecting", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
