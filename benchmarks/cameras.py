@@ -164,6 +164,7 @@ def search(
     limit: int,
     mqtt_port: int = 0,
     fine: bool = True,
+    attempts: int = 2,
 ) -> Search:
     """Coarse steps of ``step`` upward until a count fails, then bisect between (``fine``).
 
@@ -173,7 +174,7 @@ def search(
     found = Search(impl)
 
     def sustained(count: int) -> bool:
-        for _ in range(2):
+        for _ in range(attempts):
             trial = run_trial(make_spec(count), analysis_fps, mqtt_port)
             found.trials.append(trial)
             if trial.sustained:
@@ -305,6 +306,7 @@ def main() -> None:
             agent = search(
                 "agent", agent_spec, analysis_fps, start=args.start, step=step,
                 limit=args.limit, mqtt_port=broker.port, fine=not args.quick,
+                attempts=1 if args.quick else 2,
             )  # fmt: skip
             int8 = Search("agent-int8")
             if args.int8 and costs.frame_int8_ms.samples:
@@ -321,7 +323,7 @@ def main() -> None:
         print("baseline", flush=True)
         baseline = search(
             "baseline", baseline_spec, card.input.sample_fps, start=args.start, step=step,
-            limit=args.limit, fine=not args.quick,
+            limit=args.limit, fine=not args.quick, attempts=1 if args.quick else 2,
         )  # fmt: skip
     write_cameras_report(args, card.name, ceiling, decode, server, agent, baseline, int8)
 
