@@ -308,6 +308,8 @@ def main() -> None:
                 limit=args.limit, mqtt_port=broker.port, fine=not args.quick,
                 attempts=1 if args.quick else 2,
             )  # fmt: skip
+            if not args.quick and args.start > 1:  # the curve's first point: one camera
+                agent.trials.insert(0, run_trial(agent_spec(1), analysis_fps, broker.port))
             int8 = Search("agent-int8")
             if args.int8 and costs.frame_int8_ms.samples:
                 print("agent, int8 frame model", flush=True)
