@@ -27,6 +27,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +101,29 @@ class VerifyResult:
     anchor: Anchor | None = None  # where the checked chain started (None: from seq 1)
 
 
+def _flat_text(details: dict[str, Any]) -> str | None:
+    """``details`` as the encoder writes it, when every key is a string and every value a
+    string or a list of strings (the accept path's rows); None for anything else."""
+    parts = []
+    for key in sorted(details):
+        if type(key) is not str:
+            return None
+        value = details[key]
+        if type(value) is str:
+            text = encode_basestring(value)
+        elif type(value) is list and all(type(item) is str for item in value):
+            text = "[" + ",".join(map(encode_basestring, value)) + "]"
+        else:
+            return None
+        parts.append(encode_basestring(key) + ":" + text)
+    return "{" + ",".join(parts) + "}"
+
+
 def canonical_details(details: dict[str, Any]) -> str:
-    """The stored JSON text of ``details``."""
-    return _DETAILS_ENCODER.encode(details)
+    """The stored JSON text of ``details``: ``json.dumps`` with sorted keys, no spaces,
+    UTF-8 (a flat dict of strings is written directly, with the same escaping)."""
+    flat = _flat_text(details)
+    return flat if flat is not None else _DETAILS_ENCODER.encode(details)
 
 
 def row_hash(
@@ -116,11 +137,17 @@ def row_hash(
     details: str,
     prev_hash: str,
 ) -> str:
-    """SHA-256 over the canonical encoding of a row (including ``prev_hash``)."""
-    encoded = _ROW_ENCODER.encode(
-        [seq, at, actor, channel, action, subject, details, prev_hash]
-    ).encode()
-    return hashlib.sha256(encoded).hexdigest()
+    """SHA-256 over the canonical encoding of a row (including ``prev_hash``).
+
+    The encoding is the JSON array ``json.dumps`` writes without spaces and without
+    ASCII escaping; it is built here from the same string escaper.
+    """
+    texts = (at, actor, channel, action, subject, details, prev_hash)
+    if type(seq) is int and all(type(text) is str for text in texts):
+        encoded = f"[{seq},{','.join(map(encode_basestring, texts))}]"
+    else:
+        encoded = _ROW_ENCODER.encode([seq, *texts])
+    return hashlib.sha256(encoded.encode()).hexdigest()
 
 
 def time_text(moment: datetime) -> str:

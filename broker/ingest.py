@@ -202,16 +202,37 @@ class MqttIngest:
     # -- consuming ---------------------------------------------------------
 
     async def _consume(self) -> None:
+        """Drain the inbox in batches, two stages deep.
+
+        A batch is classified while the previous one commits (the commit runs in a
+        worker thread and mostly waits for the disk); batches still commit and are
+        acknowledged strictly one after the other, in arrival order.
+        """
         inbox = self._inbox
         while True:
             await self._arrived.wait()
             self._arrived.clear()
             self._wake_pending = False  # before draining: a later arrival wakes us again
-            while inbox:
-                batch = [inbox.popleft() for _ in range(min(len(inbox), BATCH_MAX))]
-                await self._process(batch)
+            committing: asyncio.Task[None] | None = None
+            try:
+                while inbox:
+                    batch = [inbox.popleft() for _ in range(min(len(inbox), BATCH_MAX))]
+                    accepted = self._classify(batch)
+                    if committing is not None:
+                        await committing
+                    committing = asyncio.create_task(self._commit(batch, accepted))
+                if committing is not None:
+                    await committing
+            finally:
+                if committing is not None and not committing.done():
+                    committing.cancel()  # stopping: its messages stay unacknowledged
 
     async def _process(self, batch: list[_Incoming]) -> None:
+        """Classify, accept durably and acknowledge one batch."""
+        await self._commit(batch, self._classify(batch))
+
+    def _classify(self, batch: list[_Incoming]) -> list[EventIn]:
+        """The valid events of ``batch``; statuses are applied, rejections counted."""
         accepted: list[EventIn] = []
         for incoming in batch:
             verdict: Verdict = classify(incoming.topic, incoming.payload)
@@ -221,6 +242,10 @@ class MqttIngest:
                 apply_status(verdict)
             else:
                 count_rejection(incoming.topic, verdict)
+        return accepted
+
+    async def _commit(self, batch: list[_Incoming], accepted: list[EventIn]) -> None:
+        """Accept ``accepted`` in one transaction, then acknowledge every message of ``batch``."""
         if accepted:
             try:
                 await self._accept_durably(accepted)
