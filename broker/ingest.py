@@ -83,6 +83,7 @@ class MqttIngest:
         self._wake_pending = False
         self._generation = 0
         self._connected = threading.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._client = self._build_client()
 
@@ -151,6 +152,9 @@ class MqttIngest:
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object,
                        reason: object, properties: object) -> None:  # fmt: skip
         self._connected.clear()
+        if self._stopping:
+            logger.debug("MQTT disconnected on stop")
+            return
         logger.warning("MQTT disconnected: %s", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
@@ -191,6 +195,7 @@ class MqttIngest:
 
     async def stop(self) -> None:
         """Disconnect (the session and unacknowledged messages stay with the broker)."""
+        self._stopping = True
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
         if self._task is not None:
