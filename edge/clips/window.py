@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Generic, Protocol, TypeVar
 
@@ -51,6 +52,10 @@ class WindowSpec:
     def __post_init__(self) -> None:
         if self.size < 1 or self.stride < 1 or self.interval_s <= 0 or self.gap_factor <= 1:
             raise ValueError(f"invalid window spec {self}")
+
+    def for_interval(self, interval_s: float | None) -> WindowSpec:
+        """This spec judging gaps against a camera's own sampling interval, when it has one."""
+        return self if interval_s is None else replace(self, interval_s=interval_s)
 
     @classmethod
     def from_card(cls, spec: InputSpec, config: ClipConfig | None = None) -> WindowSpec:
@@ -127,15 +132,18 @@ class Windower(Generic[ItemT]):
 class ClipAssembler:
     """Per-camera windows of prepared frames, emitted as ``Clip`` values (fused form)."""
 
-    def __init__(self, spec: WindowSpec) -> None:
+    def __init__(self, spec: WindowSpec, intervals: Mapping[str, float] | None = None) -> None:
         self.spec = spec
+        self._intervals = dict(intervals or {})
         self._windows: dict[str, Windower[PreparedFrame]] = {}
 
     def push(self, frame: PreparedFrame) -> Clip | None:
         """Add a camera's next prepared frame; returns a clip when one is due."""
         windower = self._windows.get(frame.camera)
         if windower is None:
-            windower = self._windows[frame.camera] = Windower(frame.camera, self.spec)
+            windower = self._windows[frame.camera] = Windower(
+                frame.camera, self.spec.for_interval(self._intervals.get(frame.camera))
+            )
         window = windower.push(frame)
         return None if window is None else Clip(camera=frame.camera, frames=window)
 

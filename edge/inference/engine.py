@@ -23,7 +23,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,8 +66,12 @@ class InferenceEngine:
         on_result: Callable[[Classification], None],
         *,
         clips: ClipConfig | None = None,
+        camera_intervals: Mapping[str, float] | None = None,
     ) -> None:
         self.model = model
+        # A camera sampled at another interval than the card's (keyframes-only decode,
+        # a deliberately lower analysis rate) has its gaps judged against its own interval.
+        self._camera_intervals = dict(camera_intervals or {})
         self._on_result = on_result
         config = model.config
         self._max_batch = config.max_batch
@@ -77,7 +81,7 @@ class InferenceEngine:
         self._frame_shape = (3, spec.height, spec.width)
         self._window_spec = WindowSpec.from_card(spec, clips)
         self._feature_windows: dict[str, Windower[_Features]] = {}
-        self._frame_windows = ClipAssembler(self._window_spec)
+        self._frame_windows = ClipAssembler(self._window_spec, self._camera_intervals)
         self._labels = model.card.labels
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -234,7 +238,10 @@ class InferenceEngine:
         for frame, vector in zip(frames, features, strict=False):
             windower = self._feature_windows.get(frame.camera)
             if windower is None:
-                windower = Windower(frame.camera, self._window_spec)
+                windower = Windower(
+                    frame.camera,
+                    self._window_spec.for_interval(self._camera_intervals.get(frame.camera)),
+                )
                 self._feature_windows[frame.camera] = windower
             due = windower.push(_Features(frame.camera, frame.captured_at, vector))
             if due is not None:
