@@ -119,3 +119,22 @@ class Receiver:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+
+
+def publish_as_agent(port: int, *events: Event) -> None:
+    """Publish events as an agent does: QoS 1 on each event's own topic, waiting for PUBACK."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from events import encode, topics
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        for event in events:
+            topic = topics.events(event.site, event.agent, event.category)
+            client.publish(topic, encode(event), qos=1).wait_for_publish(10)
+    finally:
+        client.loop_stop()
+        client.disconnect()

@@ -9,31 +9,14 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from broker.config import parse_adapter_config
 from broker.core import Acceptance
 from broker.intake import EventIn
 from broker.main import Adapter
-from events import Event, encode, topics
-from tests.broker.helpers import Receiver, eventually, make_event, sample
+from tests.broker.helpers import Receiver, eventually, make_event, publish_as_agent, sample
 from tests.support.mosquitto import Mosquitto
-
-
-def publish_all(port: int, events: list[Event]) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        for event in events:
-            client.publish(
-                topics.events("s1", "a1", "fight"), encode(event), qos=1
-            ).wait_for_publish(10)
-    finally:
-        client.loop_stop()
-        client.disconnect()
 
 
 @pytest.mark.timeout(120)
@@ -53,7 +36,7 @@ poll_interval_s: 0.05
     second = [make_event() for _ in range(50)]
     async with Adapter(config) as adapter:  # creates the persistent session
         assert adapter._ingest is not None and await adapter._ingest.wait_connected(20)
-    publish_all(mosquitto.port, first)  # queued by the broker for the adapter's session
+    publish_as_agent(mosquitto.port, *first)  # queued by the broker for the adapter's session
 
     duplicates_before = sample("streetsense_adapter_duplicates_total")
     accepted_before = sample("streetsense_adapter_events_in_total", {"category": "fight"})
@@ -78,7 +61,7 @@ poll_interval_s: 0.05
         adapter.core.accept = real_accept  # type: ignore[method-assign]
         mosquitto.start()
         await eventually(lambda: adapter.mqtt_connected, what="reconnected")
-        publish_all(mosquitto.port, second)
+        publish_as_agent(mosquitto.port, *second)
         expected = {event.event_id for event in first + second}
         await eventually(lambda: expected <= set(receiver.event_ids()), limit_s=60,
                          what="every event delivered")  # fmt: skip

@@ -5,29 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from broker.config import parse_adapter_config
 from broker.main import Adapter
-from events import Event, encode, topics
-from tests.broker.helpers import Receiver, eventually, make_event, sample
+from tests.broker.helpers import Receiver, eventually, make_event, publish_as_agent, sample
 from tests.support.mosquitto import Mosquitto
-
-
-def publish_all(port: int, events: list[Event]) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        for event in events:
-            client.publish(
-                topics.events("s1", "a1", "fight"), encode(event), qos=1
-            ).wait_for_publish(10)
-    finally:
-        client.loop_stop()
-        client.disconnect()
 
 
 @pytest.mark.timeout(120)
@@ -51,11 +34,11 @@ poll_interval_s: 0.05
 
     async with Adapter(config) as adapter:
         assert adapter._ingest is not None and await adapter._ingest.wait_connected(20)
-        publish_all(mosquitto.port, before)
+        publish_as_agent(mosquitto.port, *before)
         await eventually(lambda: len(receiver.event_ids()) == 5, what="first deliveries")
 
         receiver.stop()  # the receiving centre goes away
-        publish_all(mosquitto.port, during)
+        publish_as_agent(mosquitto.port, *during)
         await eventually(lambda: adapter.outputs()[0].depth == 20, what="20 deliveries queued")
         view = adapter.outputs()[0]
         assert not view.connected and view.last_error is not None
@@ -67,7 +50,7 @@ poll_interval_s: 0.05
     async with Adapter(config) as adapter:
         assert adapter._ingest is not None and await adapter._ingest.wait_connected(20)
         assert adapter.outputs()[0].depth == 20
-        publish_all(mosquitto.port, after)
+        publish_as_agent(mosquitto.port, *after)
         await eventually(lambda: adapter.outputs()[0].depth == 25, what="25 queued")
 
         receiver.start()  # it comes back on the same port

@@ -8,15 +8,13 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from broker.config import parse_adapter_config
 from broker.main import Adapter
 from broker.protocols.cap.model import MsgType, ResponseType
-from events import Event, Phase, encode, topics
-from tests.broker.helpers import eventually, make_event
+from events import Phase
+from tests.broker.helpers import eventually, make_event, publish_as_agent
 from tests.broker.protocols.test_cap_transport import CapAggregator
 from tests.broker.protocols.test_snmp_transport import SnmpTrapd, udp_free_port
 from tests.support.mosquitto import Mosquitto, free_port
@@ -75,20 +73,6 @@ poll_interval_s: 0.05
         yield running
 
 
-def publish(port: int, *events: Event) -> None:
-    """Publish as an agent does (QoS 1 on the event topic)."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        for event in events:
-            topic = topics.events(event.site, event.agent, event.category)
-            client.publish(topic, encode(event), qos=1).wait_for_publish(10)
-    finally:
-        client.loop_stop()
-        client.disconnect()
-
-
 async def test_an_incident_reaches_cap_and_snmp_in_order(
     mosquitto: Mosquitto, adapter: Adapter, aggregator: CapAggregator, trapd: SnmpTrapd
 ) -> None:
@@ -98,7 +82,7 @@ async def test_an_incident_reaches_cap_and_snmp_in_order(
         for phase in (Phase.START, Phase.UPDATE, Phase.END)
     ]
     for event in events:  # one at a time, as an agent's incident unfolds
-        await asyncio.to_thread(publish, mosquitto.port, event)
+        await asyncio.to_thread(publish_as_agent, mosquitto.port, event)
         await eventually(lambda e=event: e.event_id in trapd.text(), what="the notification")  # type: ignore[misc]
         await eventually(
             lambda e=event: any(e.event_id in a.identifier for a in aggregator.alerts),  # type: ignore[misc]
@@ -123,7 +107,7 @@ async def test_peers_away_events_queue_and_drain_when_back(
     aggregator.stop()
     trapd.stop()
     events = [make_event() for _ in range(3)]
-    await asyncio.to_thread(publish, mosquitto.port, *events)
+    await asyncio.to_thread(publish_as_agent, mosquitto.port, *events)
     await eventually(
         lambda: (
             not transports["cap-hub"].health().connected

@@ -16,9 +16,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from broker.config import parse_adapter_config
 from broker.main import Adapter
-from events import ActionKind, Event, OperatorAction, decode_action, encode, topics
+from events import ActionKind, OperatorAction, decode_action, topics
 from streetsense.cli import main
-from tests.broker.helpers import eventually, make_event
+from tests.broker.helpers import eventually, make_event, publish_as_agent
 from tests.support.milestone_receiver import (
     AnalyticsEventServer,
     GenericEventRule,
@@ -108,20 +108,6 @@ class AckListener:
         self.client.disconnect()
 
 
-def publish(port: int, *events: Event) -> None:
-    """Publish as an agent does (QoS 1 on the event topic)."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        for event in events:
-            topic = topics.events(event.site, event.agent, event.category)
-            client.publish(topic, encode(event), qos=1).wait_for_publish(10)
-    finally:
-        client.loop_stop()
-        client.disconnect()
-
-
 async def test_event_reaches_vms_and_radio_and_the_radio_reply_closes_the_loop(
     tmp_path: Path,
     mosquitto: Mosquitto,
@@ -133,7 +119,7 @@ async def test_event_reaches_vms_and_radio_and_the_radio_reply_closes_the_loop(
     acks = AckListener(mosquitto.port)
     try:
         event = make_event()
-        await asyncio.to_thread(publish, mosquitto.port, event)
+        await asyncio.to_thread(publish_as_agent, mosquitto.port, event)
         await eventually(lambda: len(generic.records) == 1, what="generic event")
         await eventually(lambda: len(analytics.events) == 1, what="analytics event")
         await eventually(lambda: len(radio.sent) == 1, what="SDS to the officer")
@@ -184,7 +170,7 @@ async def test_outputs_taken_away_queue_and_drain_when_back(
     radio.stop()
     await eventually(lambda: not transports["radio"].health().connected, what="radio down")
     events = [make_event() for _ in range(3)]
-    await asyncio.to_thread(publish, mosquitto.port, *events)
+    await asyncio.to_thread(publish_as_agent, mosquitto.port, *events)
     await eventually(
         lambda: (
             not transports["vms"].health().connected
