@@ -23,6 +23,7 @@ from edge.sources.backoff import Backoff
 from edge.sources.config import CameraConfig
 from edge.sources.errors import EndOfStreamError, FrameDecodeError, StreamLostError, StreamOpenError
 from edge.sources.health import CameraHealth, HealthTracker
+from edge.sources.priority import lower_thread_priority
 from edge.sources.sampler import FrameSampler
 from edge.sources.stream import StreamOpener, VideoStream, redact_url
 from edge.values import Frame
@@ -86,6 +87,7 @@ class _Session:
         return silent if silent > allowance else None
 
     def _run(self) -> None:
+        lower_thread_priority(self.reader.config.decode_nice)
         try:
             self.outcome = self._read()
         except Exception as exc:  # a reader thread must never die silently

@@ -58,6 +58,14 @@ class CameraConfig(BaseModel):
     reconnect_max_seconds: float = Field(
         default=10.0, gt=0, description="Cap of the reconnect delay."
     )
+    decode_nice: int = Field(
+        default=5,
+        ge=0,
+        le=19,
+        description="Added niceness of this camera's decode thread. On a saturated box the "
+        "scheduler then runs inference, fusion and publishing first, so overload shows as "
+        "counted decode lag, not as delayed alerts or skipped clips; 0 = same priority.",
+    )
     open_timeout_seconds: float = Field(
         default=5.0, gt=0, le=120, description="FFmpeg timeout for opening the stream."
     )
