@@ -1,4 +1,4 @@
-"""Append-only, hash-chained audit log, and the command that verifies it.
+"""Append-only, hash-chained audit log and its verification (CLI in :mod:`broker.audit_cli`).
 
 Each row holds ``seq, at, actor, channel, action, subject, details, prev_hash,
 hash`` where ``hash = SHA-256(canonical(row without hash))`` and
@@ -22,23 +22,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
-from pathlib import Path
 from typing import Any
 
-from broker.errors import StorageError
 from broker.storage import Database, Row, Tx
 
 GENESIS = "0" * 64
 CHECKPOINT = "audit.pruned"  # the action of the row recording a pruned prefix
-_COLUMNS = "seq, at, actor, channel, action, subject, details, prev_hash, hash"
-_ANCHOR_COLUMNS = "seq, hash, at, pruned_at, rows, actor, older_than"
-_INSERT = f"INSERT INTO audit ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+COLUMNS = "seq, at, actor, channel, action, subject, details, prev_hash, hash"
+ANCHOR_COLUMNS = "seq, hash, at, pruned_at, rows, actor, older_than"
+_INSERT = f"INSERT INTO audit ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 # Built once: the same output as json.dumps with these options, without rebuilding
 # an encoder per call (the accept path writes one row per event).
 _DETAILS_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -239,7 +235,8 @@ def append(
     )
 
 
-def _entry(row: Row) -> AuditEntry:
+def entry_from_row(row: Row) -> AuditEntry:
+    """An audit row as selected with :data:`COLUMNS`."""
     return AuditEntry(
         int(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]), str(row[5]),
         str(row[6]), str(row[7]), str(row[8]),
@@ -250,21 +247,22 @@ def page(database: Database, *, after: int = 0, limit: int = 100) -> list[AuditE
     """Rows with ``seq > after``, oldest first."""
     with database.transaction() as tx:
         rows = tx.query(
-            f"SELECT {_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
+            f"SELECT {COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
             (after, limit),
         )
-    return [_entry(row) for row in rows]
+    return [entry_from_row(row) for row in rows]
 
 
-def _anchor(row: Row) -> Anchor:
+def anchor_from_row(row: Row) -> Anchor:
+    """An anchor row as selected with :data:`ANCHOR_COLUMNS`."""
     return Anchor(int(row[0]), str(row[1]), str(row[2]), str(row[3]), int(row[4]), str(row[5]),
                   str(row[6]))  # fmt: skip
 
 
 def latest_anchor(tx: Tx) -> Anchor | None:
     """The newest anchor (the chain starts after it), if the log was ever pruned."""
-    rows = tx.query(f"SELECT {_ANCHOR_COLUMNS} FROM audit_anchors ORDER BY seq DESC LIMIT 1")  # noqa: S608
-    return _anchor(rows[0]) if rows else None
+    rows = tx.query(f"SELECT {ANCHOR_COLUMNS} FROM audit_anchors ORDER BY seq DESC LIMIT 1")  # noqa: S608
+    return anchor_from_row(rows[0]) if rows else None
 
 
 def _confirms(entry: AuditEntry, anchor: Anchor) -> bool:
@@ -334,81 +332,3 @@ def verify(database: Database) -> VerifyResult:
     with database.transaction() as tx:
         anchor = latest_anchor(tx)
     return check_chain(_iterate(database), anchor)
-
-
-def _sqlite_readonly_anchor(path: Path) -> Anchor | None:
-    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        if not connection.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_anchors'"
-        ).fetchall():
-            return None  # a database from before retention existed
-        rows = connection.execute(
-            f"SELECT {_ANCHOR_COLUMNS} FROM audit_anchors ORDER BY seq DESC LIMIT 1"  # noqa: S608
-        ).fetchall()
-        return _anchor(rows[0]) if rows else None
-    finally:
-        connection.close()
-
-
-def _iterate_sqlite_readonly(path: Path, batch: int = 1000) -> Iterator[AuditEntry]:
-    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        after = 0
-        while True:
-            rows = connection.execute(
-                f"SELECT {_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
-                (after, batch),
-            ).fetchall()
-            yield from (_entry(row) for row in rows)
-            if len(rows) < batch:
-                return
-            after = int(rows[-1][0])
-    finally:
-        connection.close()
-
-
-def verify_command(db: str) -> int:
-    """``streetsense broker audit-verify --db DB``: 0 when the chain holds, 1 when broken.
-
-    ``db`` is a SQLite file (opened read-only) or a PostgreSQL DSN
-    (``postgresql://...``), optionally followed by ``#schema`` (default
-    ``streetsense``).
-    """
-    try:
-        if db.startswith(("postgresql://", "postgres://")) or "host=" in db:
-            from broker.storage.postgres import PostgresDatabase
-
-            dsn, _, schema = db.partition("#")
-            database = PostgresDatabase(dsn, schema or "streetsense")
-            try:
-                result = verify(database)
-            finally:
-                database.close()
-        else:
-            path = Path(db)
-            if not path.is_file():
-                print(f"audit-verify: no such database file: {db}", file=sys.stderr)
-                return 2
-            result = check_chain(_iterate_sqlite_readonly(path), _sqlite_readonly_anchor(path))
-    except (StorageError, sqlite3.Error) as exc:
-        print(f"audit-verify: cannot read the audit log: {exc}", file=sys.stderr)
-        return 2
-    if result.ok:
-        print(f"audit log OK: {result.rows} rows, chain intact")
-        if result.anchor is not None:
-            anchor = result.anchor
-            print(
-                f"  starts after anchor seq={anchor.seq} hash={anchor.hash} "
-                f"(rows before {anchor.older_than} pruned at {anchor.pruned_at} by {anchor.actor})"
-            )
-        return 0
-    print(f"audit log BROKEN at row seq={result.broken_seq}: {result.reason}")
-    if result.row is not None:
-        row = result.row
-        print(
-            f"  at={row.at} actor={row.actor} channel={row.channel} action={row.action} "
-            f"subject={row.subject} details={row.details} prev_hash={row.prev_hash} "
-            f"hash={row.hash}"
-        )
-    return 1

@@ -32,7 +32,7 @@ def _broker_run(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    from broker.audit import verify_command
+    from broker.audit_cli import verify_command
 
     return verify_command(args.db)
 

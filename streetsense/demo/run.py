@@ -203,7 +203,7 @@ def _run(workdir: Path, duration: float, console: Console, card: Path, kind: Bro
 
 def verify_audit(workdir: Path) -> str:
     """Verify the adapter's audit chain after the run."""
-    from broker.audit import verify_command
+    from broker.audit_cli import verify_command
 
     code = verify_command(str(workdir / "adapter.db"))
     return "verified" if code == 0 else "BROKEN"
