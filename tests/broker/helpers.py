@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import REGISTRY
 
 from events import Event, Phase, Severity, Source, SourceKind, new_id, utc_now
+from tests.support.http_receiver import PostServer
 
 
 def make_event(**overrides: Any) -> Event:
@@ -68,57 +67,29 @@ async def eventually(condition: Callable[[], bool], limit_s: float = 30.0, what:
     raise AssertionError(f"timed out after {limit_s}s waiting for {what or condition}")
 
 
-class Receiver:
-    """A real HTTP server recording webhook POSTs; stoppable and restartable on its port."""
+class Receiver(PostServer):
+    """A webhook endpoint recording the JSON bodies and headers it accepted."""
 
     def __init__(self, port: int, status: int = 200) -> None:
-        self.port = port
+        super().__init__(port)
         self.status = status
         self.received: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hook"
 
     def event_ids(self) -> list[str]:
-        with self._lock:
+        with self.lock:
             return [item["event_id"] for item in self.received]
 
-    def start(self) -> None:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(length)
-                if receiver.status < 300:
-                    with receiver._lock:
-                        receiver.received.append(json.loads(body))
-                        receiver.headers.append(dict(self.headers.items()))
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, fmt: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+    def handle_post(self, body: bytes, headers: dict[str, str]) -> int:
+        if self.status < 300:
+            with self.lock:
+                self.received.append(json.loads(body))
+                self.headers.append(headers)
+        return self.status
 
 
 def publish_as_agent(port: int, *events: Event) -> None:

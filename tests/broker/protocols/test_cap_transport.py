@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -21,66 +19,38 @@ from broker.protocols.cap.transport import CapHttpOutput
 from events import Phase
 from streetsense.configfile import ConfigError
 from tests.broker.helpers import make_event, sample
+from tests.support.http_receiver import PostServer
 from tests.support.mosquitto import free_port
 
 
-class CapAggregator:
+class CapAggregator(PostServer):
     """An HTTP endpoint that accepts only valid CAP 1.2 (400 otherwise), like an aggregator."""
 
     def __init__(self, port: int) -> None:
-        self.port = port
+        super().__init__(port)
         self.status = 200
         self.alerts: list[Alert] = []
         self.bodies: list[bytes] = []
         self.content_types: list[str] = []
         self.refused: list[str] = []
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/cap"
 
-    def start(self) -> None:
-        aggregator = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                try:
-                    alert = decode_alert(body)
-                except CapFormatError as exc:
-                    with aggregator._lock:
-                        aggregator.refused.append(str(exc))
-                    status = 400
-                else:
-                    status = aggregator.status
-                    if status < 300:
-                        with aggregator._lock:
-                            aggregator.alerts.append(alert)
-                            aggregator.bodies.append(body)
-                            aggregator.content_types.append(self.headers["Content-Type"])
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, fmt: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+    def handle_post(self, body: bytes, headers: dict[str, str]) -> int:
+        try:
+            alert = decode_alert(body)
+        except CapFormatError as exc:
+            with self.lock:
+                self.refused.append(str(exc))
+            return 400
+        if self.status < 300:
+            with self.lock:
+                self.alerts.append(alert)
+                self.bodies.append(body)
+                self.content_types.append(headers["Content-Type"])
+        return self.status
 
 
 @pytest.fixture
