@@ -4,8 +4,9 @@ Threads: each camera reader decodes on its own threads and preprocesses the
 frames its sampler keeps right there (mask, resize, normalise: ~1 ms, releases
 the GIL), then hands them to the one inference worker (bounded queue, counted
 drops). Classifications and sensor readings go through a bounded fusion queue
-to one fusion thread, which writes the resulting events to the outbox (an
-fsync per event, kept off the inference thread). A supervisor thread retries a
+to one fusion thread, which drains whatever is queued (typically one inference
+batch's clips) and writes the resulting events to the outbox in one
+transaction (one fsync per batch, kept off the inference thread). A supervisor thread retries a
 missing model, sweeps old snapshots and keeps gauges fresh.
 
 A missing model, a bad checksum or a dead camera never stops the agent: each is
@@ -41,6 +42,7 @@ from events import Event, SensorReading
 logger = logging.getLogger(__name__)
 
 TICK_S = 1.0
+FUSION_BATCH = 64  # queued fusion items turned into events and spooled in one transaction
 SWEEP_S = 60.0
 
 
@@ -247,27 +249,38 @@ class Agent:
     def _fusion_loop(self) -> None:
         next_tick = time.monotonic() + TICK_S
         while not self._stop.is_set():
+            batch: list[tuple[Event, float | None]] = []
             try:
                 item = self._fusion_queue.get(timeout=0.2)
             except queue.Empty:
                 item = None
             if item is not None:
-                self._fuse(item)
+                batch.extend(self._fuse(item))
+                self._take_queued(batch, FUSION_BATCH - 1)
                 self._fusion_depth.set(self._fusion_queue.qsize())
             if time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + TICK_S
-                self._publish(self.fusion.tick())
+                batch.extend((event, None) for event in self.fusion.tick())
+            self._publish(batch)
 
-    def _drain_fusion(self) -> None:
-        while True:
+    def _take_queued(self, batch: list[tuple[Event, float | None]], limit: int) -> None:
+        """Fuse up to ``limit`` more items already queued (one inference batch's results)."""
+        for _ in range(limit):
             try:
                 item = self._fusion_queue.get_nowait()
             except queue.Empty:
-                break
-            self._fuse(item)
+                return
+            batch.extend(self._fuse(item))
+
+    def _drain_fusion(self) -> None:
+        while not self._fusion_queue.empty():
+            batch: list[tuple[Event, float | None]] = []
+            self._take_queued(batch, FUSION_BATCH)
+            self._publish(batch)
         self._fusion_depth.set(0)
 
-    def _fuse(self, item: Classification | SensorReading) -> None:
+    def _fuse(self, item: Classification | SensorReading) -> list[tuple[Event, float | None]]:
+        """Events for one item, each with the capture time of its clip (None for readings)."""
         captured_at: float | None = None
         try:
             if isinstance(item, Classification):
@@ -277,15 +290,19 @@ class Agent:
                 events = self.fusion.on_reading(item)
         except Exception:  # one bad item must not stop fusion
             logger.exception("fusion failed on %s", type(item).__name__)
-            return
-        self._publish(events, captured_at)
+            return []
+        return [(event, captured_at) for event in events]
 
-    def _publish(self, events: Sequence[Event], captured_at: float | None = None) -> None:
-        """Spool events; ``captured_at`` (clip end) feeds the end-to-end latency histogram."""
-        for event in events:
-            self.outbox.submit(event, captured_at=captured_at)
-            with self._recent_lock:
-                self._recent.append(event)
+    def _publish(self, batch: Sequence[tuple[Event, float | None]]) -> None:
+        """Spool a batch of ``(event, captured_at)`` in one transaction (one fsync).
+
+        ``captured_at`` (clip end) feeds the end-to-end latency histogram.
+        """
+        if not batch:
+            return
+        self.outbox.submit_many(batch)
+        with self._recent_lock:
+            self._recent.extend(event for event, _captured_at in batch)
 
     def _take_snapshot(self, camera: str, incident_id: str) -> str | None:
         frame = self._latest_masked.get(camera)

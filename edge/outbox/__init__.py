@@ -4,7 +4,7 @@ from edge.outbox.config import BrokerConfig, OutboxConfig, TlsConfig
 from edge.outbox.errors import OutboxError, SpoolError, SpoolFullError
 from edge.outbox.outbox import Outbox
 from edge.outbox.publisher import Publisher
-from edge.outbox.spool import Spool, SpoolRow
+from edge.outbox.spool import Spool, SpoolItem, SpoolRow
 
 __all__ = [
     "BrokerConfig",
@@ -15,6 +15,7 @@ __all__ = [
     "Spool",
     "SpoolError",
     "SpoolFullError",
+    "SpoolItem",
     "SpoolRow",
     "TlsConfig",
 ]

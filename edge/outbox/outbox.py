@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from edge.outbox.config import BrokerConfig, OutboxConfig
 from edge.outbox.errors import OutboxError
 from edge.outbox.publisher import ActionHandler, CommandHandler, Publisher
-from edge.outbox.spool import Spool
+from edge.outbox.spool import Spool, SpoolItem
 from events import Event, topics
 
 logger = logging.getLogger(__name__)
 
 
 class Outbox:
-    """Spool + publisher. :meth:`submit` returns only once the event is on disk."""
+    """Spool + publisher. :meth:`submit` and :meth:`submit_many` return once events are on disk."""
 
     def __init__(
         self,
@@ -66,14 +66,32 @@ class Outbox:
         frame), used for the end-to-end latency histogram. Returns False when
         the event could not be stored (already counted and logged).
         """
-        topic = topics.events(self._site, self._agent, event.category)
-        try:
-            self.spool.append(event, topic, captured_at)
-        except OutboxError as exc:
-            logger.error("event %s not stored in the outbox: %s", event.event_id, exc)  # noqa: TRY400 - expected, already counted
-            return False
-        self.publisher.notify()
-        return True
+        return self.submit_many([(event, captured_at)])[0]
+
+    def submit_many(self, events: Sequence[tuple[Event, float | None]]) -> list[bool]:
+        """Store ``(event, captured_at)`` pairs in one transaction, then wake the publisher.
+
+        One fsync for the whole batch, so events produced together do not wait
+        for each other's fsyncs. Returns once every stored event is on disk,
+        one flag per event (False: not stored, already counted and logged).
+        """
+        items = [
+            SpoolItem(event, topics.events(self._site, self._agent, event.category), captured_at)
+            for event, captured_at in events
+        ]
+        if not items:
+            return []
+        outcomes = self.spool.append_many(items)
+        stored: list[bool] = []
+        for item, outcome in zip(items, outcomes, strict=True):
+            if isinstance(outcome, OutboxError):
+                logger.error("event %s not stored in the outbox: %s", item.event.event_id, outcome)
+                stored.append(False)
+            else:
+                stored.append(True)
+        if any(stored):
+            self.publisher.notify()
+        return stored
 
     @property
     def connected(self) -> bool:

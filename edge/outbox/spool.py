@@ -1,10 +1,16 @@
 """The on-disk spool: events are stored here before they are sent, deleted on PUBACK.
 
 SQLite in WAL mode. ``synchronous=FULL`` by default so an event accepted from
-fusion survives a power cut (one WAL fsync per event: events are rare, a few
-per second at most); ``NORMAL`` is offered for slow storage. Rows keep their
-insertion order (``seq``), the MQTT topic, the encoded payload and the capture
-time of the evidence (for the end-to-end latency histogram).
+fusion survives a power cut. Events produced together (several cameras' clips
+classified in one inference batch) are stored by :meth:`Spool.append_many` in
+one transaction: one WAL fsync per batch, not per event, so they do not queue
+behind each other's fsyncs. ``NORMAL`` is offered for slow storage. Rows keep
+their insertion order (``seq``), the MQTT topic, the encoded payload and the
+capture time of the evidence (for the end-to-end latency histogram).
+
+Deleting acknowledged rows is not fsynced (see :meth:`Spool.delete`): losing a
+delete to a power cut only sends that event again, which at-least-once delivery
+allows (consumers dedupe by event id).
 
 Cap policy (``max_events``): evict the oldest event of the lowest severity that
 is not above the new event's severity; if every stored event is more severe,
@@ -19,12 +25,12 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge.metrics import DROPS
-from edge.outbox.errors import SpoolError, SpoolFullError
+from edge.outbox.errors import OutboxError, SpoolError, SpoolFullError
 from events import Event, encode
 
 logger = logging.getLogger(__name__)
@@ -63,6 +69,15 @@ class SpoolRow:
     captured_at: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class SpoolItem:
+    """One event to store: the event, its MQTT topic, the capture time of its evidence."""
+
+    event: Event
+    topic: str
+    captured_at: float | None = None
+
+
 class Spool:
     """A thread-safe SQLite spool (one connection, one lock)."""
 
@@ -78,11 +93,13 @@ class Spool:
         self._max_events = max_events
         self._clock = clock
         self._lock = threading.Lock()
+        self._synchronous = "FULL" if synchronous == "full" else "NORMAL"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+            self._synchronous_now = ""
+            self._set_synchronous(self._synchronous)
             self._db.executescript(_SCHEMA)
             self._count = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
         except (OSError, sqlite3.Error) as exc:
@@ -97,61 +114,128 @@ class Spool:
         :class:`SpoolError` when SQLite fails. An event id already stored is
         not stored twice (the existing row's sequence number is returned).
         """
-        payload = encode(event)
-        rank = event.severity.rank
-        with self._lock:
-            try:
-                if self._count >= self._max_events:
-                    self._make_room(rank, event)
-                cursor = self._db.execute(
-                    "INSERT OR IGNORE INTO outbox (event_id, topic, payload, severity, source,"
-                    " captured_at, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        event.event_id,
-                        topic,
-                        payload,
-                        rank,
-                        event.source.id,
-                        captured_at,
-                        self._clock(),
-                    ),
-                )
-                if cursor.rowcount == 0:
-                    row = self._db.execute(
-                        "SELECT seq FROM outbox WHERE event_id = ?", (event.event_id,)
-                    ).fetchone()
-                    return int(row[0]) if row else 0
-                self._count += 1
-                return int(cursor.lastrowid or 0)
-            except sqlite3.Error as exc:
-                DROPS.labels(camera=event.source.id, stage="outbox", reason=SpoolError.reason).inc()
-                raise SpoolError(f"event {event.event_id} not stored: {exc}") from exc
+        outcome = self.append_many([SpoolItem(event, topic, captured_at)])[0]
+        if isinstance(outcome, OutboxError):
+            raise outcome
+        return outcome
 
-    def _make_room(self, rank: int, event: Event) -> None:
-        victim = self._db.execute(
-            "SELECT seq, event_id, source FROM outbox WHERE severity <= ?"
-            " ORDER BY severity, seq LIMIT 1",
-            (rank,),
-        ).fetchone()
-        if victim is None:
-            DROPS.labels(camera=event.source.id, stage="outbox", reason=SpoolFullError.reason).inc()
+    def append_many(self, items: Sequence[SpoolItem]) -> list[int | OutboxError]:
+        """Store ``items`` in one transaction (one fsync); one outcome per item, in order.
+
+        Each outcome is the item's sequence number (an event id already stored,
+        or repeated earlier in ``items``, keeps its first row's number) or the
+        error that kept it out: :class:`SpoolFullError` when the cap policy
+        refuses it, :class:`SpoolError` when SQLite fails (then no item of the
+        batch is stored). The cap policy runs per item, in order, so an item may
+        evict a less severe one stored earlier in the same batch. Every refusal,
+        eviction and failure is counted in ``streetsense_drops_total``; the call
+        returns only after the transaction is on disk.
+        """
+        prepared = [(item, encode(item.event), item.event.severity.rank) for item in items]
+        if not prepared:
+            return []
+        outcomes: list[int | OutboxError] = []
+        evicted: list[tuple[str, str, str]] = []  # victim id, victim source, evicting id
+        with self._lock:
+            count = self._count
+            try:
+                self._set_synchronous(self._synchronous)  # in case a delete could not restore it
+                self._db.execute("BEGIN IMMEDIATE")
+                for item, payload, rank in prepared:
+                    outcome, count = self._insert(item, payload, rank, count, evicted)
+                    outcomes.append(outcome)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                outcomes = self._failed(prepared, outcomes, exc)
+                evicted.clear()
+            else:
+                self._count = count
+            stored = self._count
+        for victim_id, victim_source, new_id in evicted:
+            DROPS.labels(camera=victim_source, stage="outbox", reason="spool_full_evicted").inc()
+            logger.error(
+                "outbox full (%d events): evicted oldest lower-severity event %s for %s",
+                self._max_events,
+                victim_id,
+                new_id,
+            )
+        for (item, _payload, _rank), outcome in zip(prepared, outcomes, strict=True):
+            if isinstance(outcome, OutboxError):
+                self._count_refusal(item.event, outcome, stored)
+        return outcomes
+
+    def _insert(
+        self,
+        item: SpoolItem,
+        payload: bytes,
+        rank: int,
+        count: int,
+        evicted: list[tuple[str, str, str]],
+    ) -> tuple[int | OutboxError, int]:
+        """Insert one item inside the open transaction; return its outcome and the new count."""
+        event = item.event
+        if count >= self._max_events:
+            existing = self._seq_of(event.event_id)
+            if existing is not None:
+                return existing, count  # a duplicate needs no room
+            victim = self._db.execute(
+                "SELECT seq, event_id, source FROM outbox WHERE severity <= ?"
+                " ORDER BY severity, seq LIMIT 1",
+                (rank,),
+            ).fetchone()
+            if victim is None:
+                return SpoolFullError(f"outbox full: event {event.event_id} refused"), count
+            self._db.execute("DELETE FROM outbox WHERE seq = ?", (victim[0],))
+            count -= 1
+            evicted.append((victim[1], victim[2], event.event_id))
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO outbox (event_id, topic, payload, severity, source,"
+            " captured_at, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.event_id,
+                item.topic,
+                payload,
+                rank,
+                event.source.id,
+                item.captured_at,
+                self._clock(),
+            ),
+        )
+        if cursor.rowcount == 0:
+            return self._seq_of(event.event_id) or 0, count
+        return int(cursor.lastrowid or 0), count + 1
+
+    def _seq_of(self, event_id: str) -> int | None:
+        row = self._db.execute("SELECT seq FROM outbox WHERE event_id = ?", (event_id,)).fetchone()
+        return int(row[0]) if row else None
+
+    @staticmethod
+    def _failed(
+        prepared: Sequence[tuple[SpoolItem, bytes, int]],
+        outcomes: Sequence[int | OutboxError],
+        exc: sqlite3.Error,
+    ) -> list[int | OutboxError]:
+        """Outcomes after a rolled-back batch: refusals stay refusals, the rest failed."""
+        failed: list[int | OutboxError] = []
+        for index, (item, _payload, _rank) in enumerate(prepared):
+            earlier = outcomes[index] if index < len(outcomes) else None
+            if isinstance(earlier, SpoolFullError):
+                failed.append(earlier)
+            else:
+                failed.append(SpoolError(f"event {item.event.event_id} not stored: {exc}"))
+        return failed
+
+    def _count_refusal(self, event: Event, error: OutboxError, stored: int) -> None:
+        DROPS.labels(camera=event.source.id, stage="outbox", reason=error.reason).inc()
+        if isinstance(error, SpoolFullError):
             logger.error(
                 "outbox full (%d events, all more severe): refused event %s (%s, %s)",
-                self._count,
+                stored,
                 event.event_id,
                 event.category,
                 event.severity.value,
             )
-            raise SpoolFullError(f"outbox full: event {event.event_id} refused")
-        self._db.execute("DELETE FROM outbox WHERE seq = ?", (victim[0],))
-        self._count -= 1
-        DROPS.labels(camera=victim[2], stage="outbox", reason="spool_full_evicted").inc()
-        logger.error(
-            "outbox full (%d events): evicted oldest lower-severity event %s for %s",
-            self._max_events,
-            victim[1],
-            event.event_id,
-        )
 
     def pending(self, after_seq: int, limit: int) -> list[SpoolRow]:
         """Up to ``limit`` stored events with ``seq > after_seq``, oldest first."""
@@ -167,20 +251,46 @@ class Spool:
         return [SpoolRow(int(r[0]), r[1], r[2], bytes(r[3]), r[4]) for r in rows]
 
     def delete(self, seqs: Iterable[int]) -> None:
-        """Forget acknowledged events (one transaction)."""
+        """Forget acknowledged events: one transaction, deliberately not fsynced.
+
+        The transaction commits with ``synchronous=NORMAL``: in WAL mode that
+        skips the commit's fsync while checkpoints still sync, so the database
+        cannot be corrupted. A power cut may undo the latest deletes; those
+        events are then sent again after the restart, a duplicate that
+        at-least-once delivery allows (consumers dedupe by event id). Nothing
+        unsent is ever lost, and the next event's fsync makes every earlier
+        delete durable too (the WAL is appended in order). This keeps acks from
+        holding the spool lock for an fsync while fusion waits to store events.
+        """
         batch = [(seq,) for seq in seqs]
         if not batch:
             return
         with self._lock:
             try:
+                self._set_synchronous("NORMAL")
                 self._db.execute("BEGIN")
                 before = self._db.total_changes
                 self._db.executemany("DELETE FROM outbox WHERE seq = ?", batch)
-                self._count -= self._db.total_changes - before
+                deleted = self._db.total_changes - before
                 self._db.execute("COMMIT")
+                self._count -= deleted
             except sqlite3.Error as exc:
                 self._rollback()
                 raise SpoolError(f"cannot delete acknowledged events: {exc}") from exc
+            finally:
+                self._restore_synchronous()
+
+    def _set_synchronous(self, mode: str) -> None:
+        """Switch SQLite's sync mode (outside a transaction; a no-op when already set)."""
+        if self._synchronous_now != mode:
+            self._db.execute(f"PRAGMA synchronous={mode}")
+            self._synchronous_now = mode
+
+    def _restore_synchronous(self) -> None:
+        try:
+            self._set_synchronous(self._synchronous)
+        except sqlite3.Error:  # retried before the next append (append_many sets it first)
+            logger.warning("could not restore synchronous=%s", self._synchronous, exc_info=True)
 
     def dead_letter(self, seq: int, reason: str) -> None:
         """Move an event the broker refused out of the send queue, keeping it on disk."""

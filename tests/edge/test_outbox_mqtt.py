@@ -176,6 +176,21 @@ def test_events_arrive_in_order_with_retained_online_status(
     assert retained and status.state is AgentState.ONLINE and status.agent == agent
 
 
+def test_a_batch_is_stored_once_and_arrives_in_order(
+    mosquitto: Mosquitto, make_outbox: Callable[..., Outbox], subscribers: list[Subscriber]
+) -> None:
+    agent = "batch"
+    sub = Subscriber(mosquitto.port, f"{topics.agent_prefix(SITE, agent)}events/#", "sub-batch")
+    subscribers.append(sub)
+    outbox = make_outbox(mosquitto.port, agent)
+    batch = [(make_event(n), time.time()) for n in (4, 2, 7, 2, 9)]
+    assert outbox.submit_many(batch) == [True] * 5
+    assert outbox.submit_many([]) == []
+    wait_until(lambda: len(sub.events()) >= 4, 30, "the batch's 4 distinct events")
+    wait_until(lambda: outbox.backlog() == 0, 10, "spool drained on PUBACK")
+    assert sub.unique_ids() == [f"evt-{n:08d}" for n in (4, 2, 7, 9)]
+
+
 def test_broker_killed_while_events_flow_loses_nothing(
     tmp_path: Path,
     make_outbox: Callable[..., Outbox],
