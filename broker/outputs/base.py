@@ -10,8 +10,9 @@ legacy panels) talk back through :class:`AdapterContext`.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from events import ActionKind, Event
 
@@ -64,6 +65,27 @@ class OutputTransport(Protocol):
 
     async def close(self) -> None:
         """Stop listeners and close connections."""
+        ...
+
+
+@runtime_checkable
+class BatchTransport(Protocol):
+    """An output that can deliver several queued events better than one by one.
+
+    Optional: the delivery worker hands a transport that has ``deliver_many`` a
+    run of due queued events (oldest first); any other transport gets them one
+    ``deliver`` call at a time, stopping after a RETRY (the default).
+    """
+
+    async def deliver_many(self, events: Sequence[Event]) -> list[DeliveryResult]:
+        """Try once to deliver ``events`` in order, stopping after the first RETRY.
+
+        Returns one result per event attempted, in order: a prefix of ``events``
+        (at least one). Events after a RETRY are not sent, so nothing overtakes
+        an event that must be retried; a REJECTED event does not stop the run.
+        DELIVERED only for an event the peer acknowledged. Never raises for
+        peer problems.
+        """
         ...
 
 

@@ -83,6 +83,10 @@ class DeliveryQueue(Protocol):
         """Remove a delivered item."""
         ...
 
+    def delivered_many(self, tx: Tx, items: Sequence[QueueItem]) -> None:
+        """Remove delivered items (one batched statement)."""
+        ...
+
     def retry_later(self, tx: Tx, item: QueueItem, next_attempt_at: float, error: str) -> None:
         """Count a failed attempt and schedule the next one."""
         ...

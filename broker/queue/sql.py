@@ -80,6 +80,10 @@ class SqlDeliveryQueue:
         """Remove a delivered item."""
         tx.execute("DELETE FROM deliveries WHERE seq = ?", (item.seq,))
 
+    def delivered_many(self, tx: Tx, items: Sequence[QueueItem]) -> None:
+        """Remove delivered items with one batched delete."""
+        tx.executemany("DELETE FROM deliveries WHERE seq = ?", [(item.seq,) for item in items])
+
     def retry_later(self, tx: Tx, item: QueueItem, next_attempt_at: float, error: str) -> None:
         """Count a failed attempt and schedule the next one."""
         tx.execute(
