@@ -59,6 +59,11 @@ class MilestoneGenericConfig(_Model):
         True, description="A statistics echo with 0 matches is a rejection (no event raised)."
     )
     timeout_s: float = Field(5.0, gt=0, description="Connect and echo timeout.")
+    reuse_connection: bool = Field(
+        True,
+        description="TCP: send a run of queued records over one connection, each judged by its"
+        " own echo (needs separator bytes and an echo); false: one connection per record.",
+    )
     udp_wait_s: float = Field(
         0.3, ge=0, description="UDP: how long to listen for an echo or an ICMP refusal."
     )
@@ -96,6 +101,21 @@ class MilestoneGenericConfig(_Model):
         if self.transport == "tcp" and statistics and not self.resolved_separator:
             raise ValueError("statistics echo over TCP needs a separator")
         return self
+
+    @property
+    def batches_on_one_connection(self) -> bool:
+        """Whether a run of records may share one TCP connection.
+
+        Only when the data source can tell the records apart (separator bytes)
+        and answers each one (an echo): without an echo the only confirmation
+        is a clean close, which must then come per record.
+        """
+        return (
+            self.reuse_connection
+            and self.transport == "tcp"
+            and bool(self.resolved_separator)
+            and self.resolved_echo is not EchoMode.NONE
+        )
 
     @property
     def resolved_port(self) -> int:
