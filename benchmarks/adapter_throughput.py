@@ -19,6 +19,10 @@ Everything runs on this box against one mosquitto (the shipped queue limits):
    own counts are checked.
 
     python -m benchmarks.adapter_throughput [--quick]
+    python -m benchmarks.adapter_throughput --ingest-only [--runs 5] [--events 10000]
+
+``--ingest-only`` measures just phase 2 against the paho ceiling, the two alternating
+run by run on the same broker, and prints the table without writing a report.
 """
 
 from __future__ import annotations
@@ -27,17 +31,23 @@ import argparse
 import asyncio
 import json
 import logging
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from prometheus_client import REGISTRY
+import httpx
+import psycopg
+from prometheus_client.metrics import MetricWrapperBase
+from psycopg import sql
 
 from benchmarks.harness import Measurement, plot, table, write_report
 from benchmarks.mqtt_ceiling import paho_rate
+from broker import metrics
 from broker.config import AdapterConfig
 from broker.main import Adapter
 from broker.protocols.dc09 import codec
@@ -56,11 +66,12 @@ RULE = GenericEventRule("streetsense", "StreetSense")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _sample(name: str, labels: dict[str, str] | None = None) -> float:
+def _sample(metric: MetricWrapperBase, labels: dict[str, str] | None = None) -> float:
+    """The sum of ``metric``'s samples matching ``labels`` (collects this metric only)."""
     total = 0.0
-    for metric in REGISTRY.collect():
-        for sample in metric.samples:
-            if sample.name == name and all(
+    for family in metric.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_total") and all(
                 sample.labels.get(k) == v for k, v in (labels or {}).items()
             ):
                 total += sample.value
@@ -69,14 +80,12 @@ def _sample(name: str, labels: dict[str, str] | None = None) -> float:
 
 def accepted() -> float:
     """Events the adapter accepted so far (all categories)."""
-    return _sample("streetsense_adapter_events_in_total")
+    return _sample(metrics.EVENTS_IN)
 
 
 def delivered(output: str) -> float:
     """Deliveries an output completed so far."""
-    return _sample(
-        "streetsense_adapter_deliveries_total", {"output": output, "result": "delivered"}
-    )
+    return _sample(metrics.DELIVERIES, {"output": output, "result": "delivered"})
 
 
 def _event(index: int) -> Event:
@@ -98,40 +107,62 @@ def _event(index: int) -> Event:
 
 
 def adapter_config(
-    tmp: Path, mqtt_port: int, dc09_port: int, milestone_port: int, name: str
+    tmp: Path,
+    mqtt_port: int,
+    dc09_port: int,
+    milestone_port: int,
+    name: str,
+    storage: dict[str, str] | None = None,
 ) -> AdapterConfig:
-    """Two outputs (DC-09, Milestone generic) behind one catch-all route."""
+    """Two outputs (DC-09, Milestone generic) behind one catch-all route.
+
+    ``storage`` overrides the default SQLite file ``<tmp>/<name>.db``.
+    """
     return AdapterConfig.model_validate(
-        {
-            "mqtt": {
-                "host": "127.0.0.1",
-                "port": mqtt_port,
-                "client_id": f"bench-{name}",
-                "shared_group": f"bench-{name}",  # an earlier instance's session gets no share
-                "session_expiry_s": 0,
-            },
-            "storage": {"kind": "sqlite", "path": str(tmp / f"{name}.db")},
-            "api": {"enabled": False},
-            "retry": {"base_s": 0.2, "cap_s": 1.0, "max_attempts": 100000},
-            "poll_interval_s": 0.05,
-            "outputs": {
-                "arc": {
-                    "type": "dc09",
-                    "receivers": [{"host": "127.0.0.1", "port": dc09_port}],
-                    "account": ACCOUNT,
-                    "send_updates": True,
-                    "supervision_interval_s": 0,
-                    "ack_timeout_s": 2.0,
-                },
-                "xprotect": {
-                    "type": "milestone_generic",
-                    "host": "127.0.0.1",
-                    "port": milestone_port,
-                },
-            },
-            "routes": [{"name": "all", "outputs": ["arc", "xprotect"]}],
-        }
+        adapter_settings(tmp, mqtt_port, dc09_port, milestone_port, name, storage)
     )
+
+
+def adapter_settings(
+    tmp: Path,
+    mqtt_port: int,
+    dc09_port: int,
+    milestone_port: int,
+    name: str,
+    storage: dict[str, str] | None = None,
+    group: str | None = None,
+) -> dict[str, Any]:
+    """The raw settings of :func:`adapter_config` (``group``: the shared subscription)."""
+    return {
+        "mqtt": {
+            "host": "127.0.0.1",
+            "port": mqtt_port,
+            "client_id": f"bench-{name}",
+            # an earlier instance's session gets no share
+            "shared_group": group or f"bench-{name}",
+            "session_expiry_s": 0,
+        },
+        "storage": storage or {"kind": "sqlite", "path": str(tmp / f"{name}.db")},
+        "api": {"enabled": False},
+        "retry": {"base_s": 0.2, "cap_s": 1.0, "max_attempts": 100000},
+        "poll_interval_s": 0.05,
+        "outputs": {
+            "arc": {
+                "type": "dc09",
+                "receivers": [{"host": "127.0.0.1", "port": dc09_port}],
+                "account": ACCOUNT,
+                "send_updates": True,
+                "supervision_interval_s": 0,
+                "ack_timeout_s": 2.0,
+            },
+            "xprotect": {
+                "type": "milestone_generic",
+                "host": "127.0.0.1",
+                "port": milestone_port,
+            },
+        },
+        "routes": [{"name": "all", "outputs": ["arc", "xprotect"]}],
+    }
 
 
 # --- protocol ceilings ------------------------------------------------------------------
@@ -357,11 +388,187 @@ async def drain_once(config: AdapterConfig, port: int, count: int) -> tuple[floa
     )
 
 
+async def ingest_only(runs: int, events: int) -> str:
+    """Phase 2 alone: paho ceiling and adapter ingest alternating, run by run."""
+    paho = Measurement("paho QoS 1 publish -> subscribe (ceiling)", "events/s")
+    ingest = Measurement("adapter: MQTT -> durable queues (2 outputs)", "events/s")
+    with tempfile.TemporaryDirectory(prefix="bench-adapter-") as raw_tmp:
+        tmp = Path(raw_tmp)
+        broker = Mosquitto(tmp / "mqtt")
+        broker.start()
+        try:
+            config = adapter_config(tmp, broker.port, free_port(), free_port(), "ingest")
+            async with Adapter(config) as adapter:
+                await until(lambda: adapter.mqtt_connected, 30, "adapter connected")
+                await ingest_once(adapter, broker.port, 200, 0)  # warm-up
+                for _ in range(runs):
+                    paho.samples.append(await asyncio.to_thread(paho_rate, broker.port, events, 1))
+                    rate, _lag = await ingest_once(adapter, broker.port, events, 0)
+                    ingest.samples.append(rate)
+        finally:
+            broker.kill()
+    return (
+        table("events/s", [paho, ingest], paho, "of paho QoS 1")
+        + "\n\nsamples: "
+        + ", ".join(
+            f"paho {p:.0f} / adapter {a:.0f}"
+            for p, a in zip(paho.samples, ingest.samples, strict=True)
+        )
+    )
+
+
+class Instances:
+    """``count`` adapter processes (``streetsense broker run``) in one shared-subscription group.
+
+    They share one PostgreSQL schema (dedupe, queues, alerts, audit), as several
+    instances must; accepted events are counted in its ``deliveries`` table.
+    """
+
+    def __init__(self, tmp: Path, mqtt_port: int, count: int, dsn: str) -> None:
+        self.tmp = tmp
+        self.mqtt_port = mqtt_port
+        self.count = count
+        self.dsn = dsn
+        self.schema = f"bench_{new_id()[:12]}"
+        self.ports = [free_port() for _ in range(count)]
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        """Start every instance and wait until each is ready (MQTT and storage up)."""
+        storage = {"kind": "postgresql", "dsn": self.dsn, "schema": self.schema}
+        dead = free_port()  # the peers are down: queues only fill
+        for index, port in enumerate(self.ports):
+            settings = adapter_settings(
+                self.tmp, self.mqtt_port, dead, dead, f"pg{index}", storage, group="bench-pg"
+            )
+            settings["api"] = {"port": port, "operators": {"bench": "bench-token-0123"}}
+            path = self.tmp / f"pg{index}.yaml"
+            path.write_text(json.dumps(settings), encoding="utf-8")  # JSON is YAML
+            log = (self.tmp / f"pg{index}.log").open("ab")
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "streetsense.cli",
+                        "--log-level",
+                        "ERROR",
+                        "broker",
+                        "run",
+                        "--config",
+                        str(path),
+                    ],
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        deadline = time.monotonic() + 60
+        for port, process in zip(self.ports, self.processes, strict=True):
+            while not _ready(port):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"adapter instance on API port {port} did not start")
+                time.sleep(0.1)
+
+    def depth(self) -> int:
+        """Deliveries queued in the shared schema (both outputs)."""
+        with psycopg.connect(self.dsn, autocommit=True) as connection:
+            row = connection.execute(
+                sql.SQL("SELECT COUNT(*) FROM {}.deliveries").format(sql.Identifier(self.schema))
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def stop(self) -> None:
+        """Stop the instances and drop their schema."""
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        with psycopg.connect(self.dsn, autocommit=True) as connection:
+            connection.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema))
+            )
+
+
+def _ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def instances_once(instances: Instances, port: int, count: int) -> float:
+    """Publish ``count`` events to the instances; accepted events/s (2 outputs each)."""
+    target = await asyncio.to_thread(instances.depth) + 2 * count
+    task = asyncio.create_task(publish(port, count, 0))
+    deadline = time.monotonic() + 120 + count / 500
+    while (depth := await asyncio.to_thread(instances.depth)) < target:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out: {depth} of {target} deliveries queued")
+        await asyncio.sleep(0.01)
+    done_at = time.time()
+    times = await task
+    await asyncio.sleep(0.2)
+    depth = await asyncio.to_thread(instances.depth)
+    if depth != target:
+        raise RuntimeError(f"{depth} deliveries queued, expected {target}: lost or duplicated")
+    return count / (done_at - times["started"])
+
+
+async def instances_only(runs: int, events: int, counts: list[int], dsn: str) -> str:
+    """N adapter processes on one PostgreSQL vs the paho ceiling, alternating run by run."""
+    paho = Measurement("paho QoS 1 publish -> subscribe (ceiling)", "events/s")
+    rows = {n: Measurement(f"{n} adapter process(es), PostgreSQL", "events/s") for n in counts}
+    with tempfile.TemporaryDirectory(prefix="bench-adapter-") as raw_tmp:
+        tmp = Path(raw_tmp)
+        broker = Mosquitto(tmp / "mqtt")
+        broker.start()
+        try:
+            for n in counts:
+                instances = Instances(tmp / f"n{n}", broker.port, n, dsn)
+                instances.tmp.mkdir()
+                try:
+                    await asyncio.to_thread(instances.start)
+                    await instances_once(instances, broker.port, 200)  # warm-up
+                    for _ in range(runs):
+                        paho.samples.append(
+                            await asyncio.to_thread(paho_rate, broker.port, events, 1)
+                        )
+                        rows[n].samples.append(await instances_once(instances, broker.port, events))
+                finally:
+                    await asyncio.to_thread(instances.stop)
+        finally:
+            broker.kill()
+    return table("events/s", [paho, *rows.values()], paho, "of paho QoS 1")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--ingest-only", action="store_true", help="phase 2 vs paho only; print, write no report"
+    )
+    parser.add_argument("--runs", type=int, default=5, help="with --ingest-only")
+    parser.add_argument("--events", type=int, default=10000, help="with --ingest-only")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        nargs="+",
+        help="with --ingest-only: compare these numbers of adapter processes on PostgreSQL",
+    )
+    parser.add_argument("--pg-dsn", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # peers are down on purpose in phase 2
+    if args.ingest_only and args.instances:
+        print(asyncio.run(instances_only(args.runs, args.events, args.instances, args.pg_dsn)))
+        return
+    if args.ingest_only:
+        print(asyncio.run(ingest_only(args.runs, args.events)))
+        return
     sections = asyncio.run(run(args))
     write_report(
         "Adapter throughput",
