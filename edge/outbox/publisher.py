@@ -2,8 +2,12 @@
 
 One thread owns the paho client: it connects (jittered, capped backoff),
 runs the network loop, and publishes spool rows in ``seq`` order with at most
-``max_inflight`` awaiting PUBACK. A row is deleted only on its PUBACK. On any
-disconnect the client's unacknowledged messages are dropped and the cursor
+``max_inflight`` awaiting PUBACK. The loop is its own ``select`` over paho's
+socket and a wake-up socket pair (paho's external-loop API: ``loop_read``,
+``loop_write``, ``loop_misc``): :meth:`Publisher.notify` writes one byte, so a
+newly spooled event is published at once, not at the next poll (a 20 ms poll
+added 10 ms at the median, 20 ms at p95). A row is deleted only on its PUBACK.
+On any disconnect the client's unacknowledged messages are dropped and the cursor
 rewinds, so after an outage publishing resumes from the oldest unacknowledged
 row in spool order (duplicates are bounded by the in-flight window; consumers
 dedupe by event id). The retained status topic says ``online`` on connect; the
@@ -13,7 +17,10 @@ publishes ``offline`` itself.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import select
+import socket
 import ssl
 import threading
 import time
@@ -51,13 +58,27 @@ from events.model import utc_now
 
 logger = logging.getLogger(__name__)
 
-LOOP_TIMEOUT_S = 0.02  # bounds the added publish latency of a newly spooled event
+LOOP_TIMEOUT_S = 0.25  # housekeeping period; new events and stop() wake the loop at once
 GAUGE_PERIOD_S = 1.0
 
 
 def _properties(packet_type: int) -> Properties:
     """paho's Properties constructor is untyped; this is the one typed door to it."""
     return Properties(packet_type)  # type: ignore[no-untyped-call]
+
+
+def _wake_pair() -> tuple[socket.socket, socket.socket]:
+    """A non-blocking socket pair: a byte written to the second wakes a select on the first."""
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    return reader, writer
+
+
+def _drain(reader: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # BlockingIOError: drained
+        while reader.recv(4096):
+            pass
 
 
 ActionHandler = Callable[[OperatorAction], object]
@@ -109,6 +130,8 @@ class Publisher:
         self._socket_open = False
         self._backoff = Backoff(broker.reconnect_min_s, broker.reconnect_max_s)
         self._thread: threading.Thread | None = None
+        self._wake_r: socket.socket | None = None  # the pair exists while the thread runs
+        self._wake_w: socket.socket | None = None
         self._client = self._build_client()
         self._publish_props = _properties(PacketTypes.PUBLISH)
         self._publish_props.ContentType = "application/json"
@@ -120,17 +143,26 @@ class Publisher:
         return self._connected.is_set()
 
     def notify(self) -> None:
-        """Tell the publisher the spool has new rows (cheap; any thread)."""
+        """Tell the publisher the spool has new rows (cheap; any thread): wakes its loop."""
         self._dirty.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        writer = self._wake_w
+        if writer is not None:
+            with contextlib.suppress(OSError):  # full (a wake-up is pending anyway) or closed
+                writer.send(b"\0")
 
     def start(self) -> None:
         """Start the publisher thread."""
+        self._wake_r, self._wake_w = _wake_pair()
         self._thread = threading.Thread(target=self._run, name="outbox-publisher", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Publish ``offline``, disconnect cleanly and join the thread."""
         self._stop.set()
+        self._wake()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -194,7 +226,7 @@ class Publisher:
             if not self._socket_open and not self._connect():
                 self._stop.wait(self._backoff.next_delay())
                 continue
-            rc = self._client.loop(timeout=LOOP_TIMEOUT_S)
+            rc = self._network(LOOP_TIMEOUT_S)
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 self._lost(f"network loop: {mqtt.error_string(rc)}")
                 self._stop.wait(self._backoff.next_delay())
@@ -206,6 +238,41 @@ class Publisher:
                 next_gauges = now + GAUGE_PERIOD_S
                 self._update_gauges()
         self._shutdown()
+        for end in (self._wake_r, self._wake_w):
+            if end is not None:
+                end.close()
+
+    def _network(self, timeout: float) -> MQTTErrorCode:
+        """One round of network work: wait for the socket, a wake-up or ``timeout``.
+
+        What ``client.loop()`` does, plus the wake-up socket in the ``select``.
+        """
+        client = self._client
+        sock = client.socket()
+        if sock is None:
+            return MQTTErrorCode.MQTT_ERR_NO_CONN
+        pending = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0  # decrypted, unread
+        wake = self._wake_r
+        try:
+            readable, writable, _ = select.select(
+                [sock] if wake is None else [sock, wake],
+                [sock] if client.want_write() else [],
+                [],
+                0.0 if pending else timeout,
+            )
+        except (OSError, ValueError, TypeError):  # the socket was closed under us
+            return MQTTErrorCode.MQTT_ERR_CONN_LOST
+        if wake is not None and wake in readable:
+            _drain(wake)
+        if sock in readable or pending:
+            rc = client.loop_read()
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or client.socket() is None:
+                return rc  # as client.loop(): a disconnect seen here was handled by on_disconnect
+        if sock in writable or client.want_write():
+            rc = client.loop_write()
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return rc
+        return client.loop_misc()
 
     def _pump(self) -> None:
         flight = self._flight
@@ -271,17 +338,17 @@ class Publisher:
             )
             deadline = time.monotonic() + 2.0
             while not info.is_published() and time.monotonic() < deadline:
-                if self._client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                if self._network(0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     break
                 self._flush_acks()
             self._client.disconnect()
-            self._client.loop(timeout=0.05)
+            self._network(0.05)
         self._flush_acks()
         self._connected.clear()
         BROKER_CONNECTED.set(0)
         self._update_gauges()
 
-    # --- callbacks (run inside client.loop, on the publisher thread) -------------------
+    # --- callbacks (run inside the network loop, on the publisher thread) --------------
 
     def _on_connect(
         self,
