@@ -5,8 +5,8 @@ sustained, read from ``results/cameras.json``). The agent's fusion only emits on
 incidents, so this run uses a copy of the model card with every alert threshold at
 0 and fusion set to confirm after one clip and send an UPDATE on every clip
 (``heartbeat_s`` 1 ms): every classified clip becomes one event. That is far more
-events than a real site raises (each is fsynced into the outbox), so it is a
-worst case for the publishing path.
+events than a real site raises (each is fsynced into the outbox, one fsync per
+fusion batch), so it is a worst case for the publishing path.
 
 Two measurements per event, same clock (one box):
 
@@ -190,8 +190,8 @@ def main() -> None:
     timing = (5.0, 10.0) if args.quick else (5.0, 20.0)
     sample_fps = load_card(args.card).input.sample_fps
     configs: dict[str, tuple[dict[str, Any], int]] = {
-        "agent defaults (outbox synchronous: full, one fsync per event)": (EVERY_CLIP, runs),
-        "outbox synchronous: normal (no fsync per event)": (
+        "agent defaults (outbox synchronous: full, one fsync per fusion batch)": (EVERY_CLIP, runs),
+        "outbox synchronous: normal (no fsync per batch)": (
             {**EVERY_CLIP, "outbox": {"synchronous": "normal"}},
             max(1, runs // 2),
         ),

@@ -5,9 +5,9 @@ frames its sampler keeps right there (mask, resize, normalise: ~1 ms, releases
 the GIL), then hands them to the one inference worker (bounded queue, counted
 drops). Classifications and sensor readings go through a bounded fusion queue
 to one fusion thread, which drains whatever is queued (typically one inference
-batch's clips) and writes the resulting events to the outbox in one
-transaction (one fsync per batch, kept off the inference thread). A supervisor thread retries a
-missing model, sweeps old snapshots and keeps gauges fresh.
+batch's clips) and writes the resulting events to the outbox in one transaction
+(one fsync per batch, kept off the inference thread). A supervisor thread
+retries a missing model, sweeps old snapshots and keeps gauges fresh.
 
 A missing model, a bad checksum or a dead camera never stops the agent: each is
 reported in :meth:`Agent.health` (readiness false while the model is missing),
