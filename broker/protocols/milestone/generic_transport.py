@@ -186,14 +186,14 @@ class MilestoneGenericTransport:
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         config = self.config
-        return await asyncio.wait_for(
-            asyncio.open_connection(config.host, config.resolved_port), config.timeout_s
-        )
+        async with asyncio.timeout(config.timeout_s):
+            return await asyncio.open_connection(config.host, config.resolved_port)
 
     async def _disconnect(self, writer: asyncio.StreamWriter) -> None:
         writer.close()
         try:
-            await asyncio.wait_for(writer.wait_closed(), self.config.timeout_s)
+            async with asyncio.timeout(self.config.timeout_s):
+                await writer.wait_closed()
         except (OSError, TimeoutError):
             logger.debug("closing the generic-event connection failed", exc_info=True)
 
@@ -211,7 +211,8 @@ class MilestoneGenericTransport:
         """Send one record and judge its echo; also whether the connection may carry another."""
         config = self.config
         writer.write(record.payload)
-        await asyncio.wait_for(writer.drain(), config.timeout_s)
+        async with asyncio.timeout(config.timeout_s):
+            await writer.drain()
         PROTOCOL_MESSAGES.labels(self._name, "out", "generic_event").inc()
         echo = config.resolved_echo
         if echo is EchoMode.NONE:
@@ -247,7 +248,8 @@ class MilestoneGenericTransport:
                 raise TimeoutError("no statistics echo")
             wait = min(remaining, _ECHO_IDLE_S) if data else remaining
             try:
-                chunk = await asyncio.wait_for(reader.read(_READ_CHUNK), wait)
+                async with asyncio.timeout(wait):
+                    chunk = await reader.read(_READ_CHUNK)
             except TimeoutError:
                 if data:
                     break
@@ -259,7 +261,8 @@ class MilestoneGenericTransport:
         return line, bool(found) and not rest
 
     async def _read_exactly(self, reader: asyncio.StreamReader, size: int) -> bytes:
-        return await asyncio.wait_for(reader.readexactly(size), self.config.timeout_s)
+        async with asyncio.timeout(self.config.timeout_s):
+            return await reader.readexactly(size)
 
     def _judge_bytes(self, record: GenericRecord, data: bytes) -> DeliveryResult:
         PROTOCOL_MESSAGES.labels(self._name, "in", "echo_bytes").inc()
@@ -307,7 +310,8 @@ class MilestoneGenericTransport:
             if config.udp_wait_s <= 0:
                 return DeliveryResult(Outcome.DELIVERED, "sent over UDP (unconfirmed)")
             try:
-                data = await asyncio.wait_for(loop.sock_recv(sock, _READ_CHUNK), config.udp_wait_s)
+                async with asyncio.timeout(config.udp_wait_s):
+                    data = await loop.sock_recv(sock, _READ_CHUNK)
             except TimeoutError:
                 return DeliveryResult(Outcome.DELIVERED, "sent over UDP (unconfirmed)")
             except ConnectionRefusedError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -339,3 +340,117 @@ def test_output_types_are_registered_with_validated_configs() -> None:
         plugin.config_model.model_validate({"host": "vms", "colour": "red"})
     with pytest.raises(ValueError, match="needs a separator"):
         plugin.config_model.model_validate({"host": "vms", "separator": []})
+
+
+# --- runs of records (deliver_many) -------------------------------------------------------
+
+
+class CountingServer(GenericEventServer):
+    """The data source, counting the TCP sessions it served."""
+
+    sessions = 0
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.sessions += 1
+        await super()._session(reader, writer)
+
+
+class OneRecordServer(CountingServer):
+    """A data source that closes each connection after answering its first record."""
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.sessions += 1
+        try:
+            record = await reader.readuntil(self.separator)
+            writer.write(self.analyse(record[: -len(self.separator)]))
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+def run_of(*severities: Severity) -> list[Event]:
+    return [
+        make_event(event_id=f"evt_{index:04d}", incident_id=f"inc{index:09d}", severity=severity)
+        for index, severity in enumerate(severities)
+    ]
+
+
+async def test_a_run_shares_one_connection_and_each_echo_judges_its_record() -> None:
+    server = CountingServer(free_port(), rules=(FIGHT_RULE,))
+    await server.start()
+    try:
+        transport = generic(server)
+        events = run_of(Severity.HIGH, Severity.LOW, Severity.HIGH)
+        results = await transport.deliver_many(events)
+        assert [r.outcome for r in results] == [
+            Outcome.DELIVERED,
+            Outcome.REJECTED,  # no generic event matched; the run goes on
+            Outcome.DELIVERED,
+        ]
+        assert [r.detail.split(":")[0] for r in results] == ["request 1", "request 2", "request 3"]
+        assert [record.raw for record in server.records] == [
+            b"StreetSense fight high cam=cam3 incident=inc000000000",
+            b"StreetSense fight low cam=cam3 incident=inc000000001",
+            b"StreetSense fight high cam=cam3 incident=inc000000002",
+        ]
+        assert server.sessions == 1
+    finally:
+        await server.stop()
+
+
+async def test_a_run_stops_at_the_first_retry() -> None:
+    server = CountingServer(free_port(), rules=(FIGHT_RULE,))
+    transport = generic(server, timeout_s=1.0)
+    results = await transport.deliver_many(run_of(Severity.HIGH, Severity.HIGH))
+    assert [r.outcome for r in results] == [Outcome.RETRY]  # nothing listens: one try, no more
+    assert not transport.health().connected
+
+
+async def test_one_connection_per_record_when_the_data_source_wants_it() -> None:
+    server = OneRecordServer(free_port(), rules=(FIGHT_RULE,))
+    await server.start()
+    try:
+        transport = generic(server)
+        results = await transport.deliver_many(run_of(*[Severity.HIGH] * 4))
+        assert [r.outcome for r in results] == [Outcome.DELIVERED] * 4
+        texts = [record.text for record in server.records]
+        # the second record met the closed connection and went again on a fresh one; each
+        # record reached the data source once
+        assert texts == [
+            f"StreetSense fight high cam=cam3 incident=inc00000000{i}" for i in range(4)
+        ]
+        assert server.sessions == 4
+        results = await transport.deliver_many(run_of(*[Severity.HIGH] * 2))
+        assert [r.outcome for r in results] == [Outcome.DELIVERED] * 2
+        assert server.sessions == 6  # from now on one connection per record, no failed tries
+    finally:
+        await server.stop()
+
+
+@pytest.mark.parametrize(
+    ("settings", "server_settings", "sessions"),
+    [
+        ({"echo": "bytes"}, {"echo": "bytes"}, 1),  # separator + all-bytes echo: shared
+        ({"echo": "none"}, {"echo": "none"}, 3),  # no echo: only a clean close confirms
+        ({"reuse_connection": False}, {}, 3),
+        ({}, {"echo_terminator": b""}, 3),  # an unterminated echo ends by a pause
+    ],
+)
+async def test_when_records_cannot_share_a_connection(
+    settings: dict[str, object], server_settings: dict[str, object], sessions: int
+) -> None:
+    server = CountingServer(free_port(), rules=(FIGHT_RULE,), **server_settings)  # type: ignore[arg-type]
+    await server.start()
+    try:
+        results = await generic(server, **settings).deliver_many(run_of(*[Severity.HIGH] * 3))
+        assert [r.outcome for r in results] == [Outcome.DELIVERED] * 3
+        for _ in range(500):  # without an echo the data source may read the last one later
+            if len(server.records) == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert [record.text[-1] for record in server.records] == ["0", "1", "2"]
+        assert server.sessions == sessions
+    finally:
+        await server.stop()
