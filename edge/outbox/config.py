@@ -94,6 +94,6 @@ class OutboxConfig(_Strict):
     synchronous: Literal["full", "normal"] = Field(
         default="full",
         description="SQLite synchronous mode. full: an event handed to the outbox survives a "
-        "power cut (one fsync per event; events are rare, so affordable). normal: faster, "
-        "may lose the last events on power loss (never on a process crash).",
+        "power cut (one fsync per batch of events fused together). normal: no fsync per "
+        "batch, may lose the last events on power loss (never on a process crash).",
     )
