@@ -48,16 +48,40 @@ class Normalization(_Strict):
     std: tuple[float, float, float]
 
 
-class OnnxFile(_Strict):
-    """One ONNX file, relative to the card, with its checksum."""
+class DataFile(_Strict):
+    """A file of ONNX external data (tensors kept outside the graph), with its checksum."""
 
     path: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    precision: Literal["fp32", "int8"] = "fp32"
 
     def resolve(self, card_dir: Path) -> Path:
         """Absolute path of the file."""
         return (card_dir / self.path).resolve()
+
+
+class OnnxFile(_Strict):
+    """One ONNX file, relative to the card, with its checksum.
+
+    ``external_data`` names the file holding the tensors the graph keeps outside
+    itself (several models may share one); it must sit in the model's folder, where
+    onnxruntime looks for it, and it is the only external file the model may use.
+    """
+
+    path: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    precision: Literal["fp32", "int8"] = "fp32"
+    external_data: DataFile | None = None
+
+    def resolve(self, card_dir: Path) -> Path:
+        """Absolute path of the file."""
+        return (card_dir / self.path).resolve()
+
+    def checked_files(self, card_dir: Path) -> list[tuple[Path, str]]:
+        """Every file this model needs, with the checksum the card gives it."""
+        files = [(self.resolve(card_dir), self.sha256)]
+        if self.external_data is not None:
+            files.append((self.external_data.resolve(card_dir), self.external_data.sha256))
+        return files
 
 
 class StreamingForm(_Strict):

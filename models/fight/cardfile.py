@@ -30,7 +30,7 @@ def dump(raw: dict[str, Any]) -> str:
 
 
 def file_entries(raw: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every ``{path, sha256?, precision}`` entry of a raw card."""
+    """Every ``{path, sha256?, precision, external_data?}`` entry of a raw card."""
     entries: list[dict[str, Any]] = []
     for form in ("streaming", "fused"):
         entries += [v for v in (raw.get(form) or {}).values() if isinstance(v, dict)]
@@ -43,6 +43,9 @@ def write_card(raw: dict[str, Any], card_path: Path) -> ModelCard:
     complete = copy.deepcopy(raw)
     for entry in file_entries(complete):
         entry["sha256"] = sha256_of(card_path.parent / entry["path"])
+        data = entry.get("external_data")
+        if data is not None:
+            data["sha256"] = sha256_of(card_path.parent / data["path"])
     card = ModelCard.model_validate(complete)
     card_path.write_text(dump(complete), encoding="utf-8")
     return card

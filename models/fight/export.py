@@ -87,8 +87,8 @@ def quantize(source: Path, target: Path, reader: ArrayReader, work: Path) -> Non
 
 
 def embed_card(path: Path, card_text: str) -> None:
-    """Store the card YAML (without checksums) in the model's metadata."""
-    model = onnx.load(str(path))
+    """Store the card YAML (without checksums) in the model's metadata; external data stays put."""
+    model = onnx.load(str(path), load_external_data=False)
     kept = [p for p in model.metadata_props if p.key != CARD_METADATA_KEY]
     del model.metadata_props[:]
     model.metadata_props.extend(kept)
@@ -96,4 +96,4 @@ def embed_card(path: Path, card_text: str) -> None:
     entry.key = CARD_METADATA_KEY
     entry.value = card_text
     model.producer_name = "streetsense models.fight.build"
-    onnx.save(model, str(path))
+    path.write_bytes(model.SerializeToString())

@@ -1,4 +1,4 @@
-"""Export, quantise, cross-check and describe the model: the last half of the build."""
+"""Export, quantise, compact, cross-check and describe the model: the last half of the build."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from models.fight import evaluate as ev
 from models.fight.card_content import INTENDED_USE, LIMITATIONS, PROVENANCE
 from models.fight.cardfile import dump, strip_checksums, write_card
 from models.fight.clips import ClipRef
+from models.fight.compact import compact
 from models.fight.errors import BuildError
 from models.fight.export import ArrayReader, embed_card, export, quantize
 from models.fight.extract import clip_inputs
@@ -34,6 +35,8 @@ INT8_FILES = {
     "clip_head": "clip_head_int8.onnx",
     "clip_model": "clip_model_int8.onnx",
 }
+WEIGHTS_FILE = "backbone.data"  # external data shared by the frame and clip models, both precisions
+SHARED = ("frame_model", "clip_model")  # the forms whose weights live in WEIGHTS_FILE
 AGREEMENT_TOLERANCE = 1e-3
 CALIBRATION_EVERY = 8  # every 8th clip (both classes) feeds the int8 calibration
 REFERENCE_PER_LABEL = 3
@@ -150,6 +153,42 @@ def _agreement(
     return {k: float(f"{v:.2e}") for k, v in worst.items()}
 
 
+def _compact(out: Path) -> dict[str, int]:
+    """Store the backbone's weights once for all four backbone files (see ``compact``)."""
+    counts = compact(
+        [out / FILES[k] for k in SHARED], [out / INT8_FILES[k] for k in SHARED], out / WEIGHTS_FILE
+    )
+    if counts["float16"]:
+        raise BuildError(f"fp32 weights without an int8 twin, stored as plain float16: {counts}")
+    return counts
+
+
+def weight_storage(
+    out: Path,
+    reference: npt.NDArray[np.float32],
+    inputs: list[npt.NDArray[np.float32]],
+    threshold: float,
+) -> dict[str, Any]:
+    """Shipped streaming fp32 probabilities of every clip against ``reference`` (float32 weights)."""
+    frame_s, head_s = session(out / FILES["frame_model"]), session(out / FILES["clip_head"])
+    shipped = np.array([_run(head_s, _run(frame_s, clip)[None])[0, 1] for clip in inputs])
+    difference = np.abs(shipped - reference)
+    changed = int(((shipped >= threshold) != (reference >= threshold)).sum())
+    if difference.max() > AGREEMENT_TOLERANCE or changed:
+        raise BuildError(f"stored weights move probabilities by {difference.max():.2e}")
+    return {
+        "how": (
+            "each fp32 convolution weight is stored as the int8 twin's weight times its step plus a "
+            f"float16 remainder, all in {WEIGHTS_FILE} with each tensor once; onnxruntime rebuilds "
+            "float32 weights when it loads the model"
+        ),
+        "clips": len(inputs),
+        "max_abs_probability_vs_float32_weights": float(f"{difference.max():.2e}"),
+        "mean_abs_probability_vs_float32_weights": float(f"{difference.mean():.2e}"),
+        "verdicts_changed_at_threshold": changed,
+    }
+
+
 def _int8_agreement(out: Path, inputs: list[npt.NDArray[np.float32]]) -> float:
     """Largest probability difference between the int8 streaming pair and the int8 fused model."""
     frame_s, head_s, fused_s = (
@@ -233,6 +272,14 @@ def _references(
     return chosen
 
 
+def _entry(files: dict[str, str], form: str, precision: str) -> dict[str, Any]:
+    """A card file entry (checksums are filled in when the card is written)."""
+    entry: dict[str, Any] = {"path": files[form], "precision": precision}
+    if form in SHARED:
+        entry["external_data"] = {"path": WEIGHTS_FILE}
+    return entry
+
+
 def ship(
     *,
     out: Path,
@@ -256,7 +303,6 @@ def ship(
     groups = np.array([ref.group for ref in refs])
     _export_all(out, frame_model, head, clip_model, frames, size)
     inputs = clip_inputs(refs, frames, size)
-    evaluation["onnx_agreement_max_abs_probability"] = _agreement(out, clip_model, inputs)
     _int8_frame_model(out, work, inputs)
     int8_session = session(out / INT8_FILES["frame_model"])
     int8_features = np.stack([_run(int8_session, clip) for clip in inputs])
@@ -264,6 +310,11 @@ def ship(
     cv8 = ev.cross_validate(x8, y, groups)
     head8, _ = fit_head(x8, y, groups)
     _int8_clip_forms(out, work, frame_model, head8, inputs)
+    log.info("weights stored: %s", _compact(out))
+    evaluation["onnx_agreement_max_abs_probability"] = _agreement(out, clip_model, inputs)
+    with torch.inference_mode():
+        reference = head(torch.from_numpy(features)).numpy()[:, 1]
+    evaluation["weight_storage"] = weight_storage(out, reference, inputs, threshold)
     evaluation["int8_vs_fp32"] = _int8_report(
         out, y, features, int8_features, cv8, threshold, inputs
     )
@@ -277,12 +328,12 @@ def ship(
         "input": spec,
         "normalization": normalization,
         "streaming": {
-            "frame_model": {"path": FILES["frame_model"], "precision": "fp32"},
-            "clip_head": {"path": FILES["clip_head"], "precision": "fp32"},
+            "frame_model": _entry(FILES, "frame_model", "fp32"),
+            "clip_head": _entry(FILES, "clip_head", "fp32"),
             "feature_dim": FEATURE_DIM,
         },
-        "fused": {"clip_model": {"path": FILES["clip_model"], "precision": "fp32"}},
-        "int8": {k: {"path": v, "precision": "int8"} for k, v in INT8_FILES.items()},
+        "fused": {"clip_model": _entry(FILES, "clip_model", "fp32")},
+        "int8": {k: _entry(INT8_FILES, k, "int8") for k in INT8_FILES},
         "provenance": PROVENANCE,
         "evaluation": evaluation,
         "intended_use": INTENDED_USE,

@@ -30,19 +30,20 @@ def model(card_path: Path) -> CheckResult:
     import onnxruntime
 
     for file in files:
+        for path, expected in file.checked_files(card_path.parent):  # the model, its weights
+            if not path.is_file():
+                return CheckResult(
+                    name, Status.FAIL, f"{path} is missing", "run `make model` or reinstall"
+                )
+            digest = sha256_of(path)
+            if digest != expected:
+                return CheckResult(
+                    name,
+                    Status.FAIL,
+                    f"{path.name} checksum {digest[:12]} does not match the card ({expected[:12]})",
+                    "the file is corrupt or from another build: reinstall the model",
+                )
         path = file.resolve(card_path.parent)
-        if not path.is_file():
-            return CheckResult(
-                name, Status.FAIL, f"{path} is missing", "run `make model` or reinstall"
-            )
-        digest = sha256_of(path)
-        if digest != file.sha256:
-            return CheckResult(
-                name,
-                Status.FAIL,
-                f"{path.name} checksum {digest[:12]} does not match the card ({file.sha256[:12]})",
-                "the file is corrupt or from another build: reinstall the model",
-            )
         try:
             onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors

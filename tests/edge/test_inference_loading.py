@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import pytest
 import yaml
 from pydantic import ValidationError
@@ -179,3 +180,56 @@ def test_fixed_batch_model_is_fed_in_chunks(tmp_path: Path, batch: int, calls: i
     assert reference.frame_model is not None
     np.testing.assert_allclose(features, reference.frame_model.run(frames), atol=1e-6)
     assert reference.frame_model.calls == 1
+
+
+def _frame_weights_outside(card: Path, declare: bool = True) -> Path:
+    """Move the tiny frame model's tensors into ``frame.data``; list it in the card if asked."""
+    path = card.parent / "frame.onnx"
+    model = onnx.load(str(path))
+    onnx.save_model(
+        model, str(path), save_as_external_data=True, location="frame.data", size_threshold=0
+    )
+    data = card.parent / "frame.data"
+    changes: dict[str, Any] = {"streaming__frame_model__sha256": sha256_of(path)}
+    if declare:
+        changes["streaming__frame_model__external_data"] = {
+            "path": "frame.data",
+            "sha256": sha256_of(data),
+        }
+    _edit_card(card, **changes)
+    return data
+
+
+def test_external_data_listed_in_the_card_loads(card: Path) -> None:
+    frames = np.random.default_rng(2).random((2, 3, 32, 32), dtype=np.float32)
+    inline = load_model(InferenceConfig(card=card)).frame_model
+    assert inline is not None
+    expected = inline.run(frames)
+    data = _frame_weights_outside(card)
+    assert data.stat().st_size > 0
+    assert len(
+        onnx.load(str(card.parent / "frame.onnx"), load_external_data=False).graph.initializer
+    )
+    outside = load_model(InferenceConfig(card=card)).frame_model
+    assert outside is not None
+    np.testing.assert_array_equal(outside.run(frames), expected)
+
+
+def test_external_data_is_checksummed(card: Path) -> None:
+    data = _frame_weights_outside(card)
+    data.write_bytes(data.read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(
+        ModelError, match=r"frame_model external data .*frame\.data fails its checksum"
+    ):
+        load_model(InferenceConfig(card=card))
+    data.unlink()
+    with pytest.raises(ModelError, match=r"frame_model external data missing: .*frame\.data"):
+        load_model(InferenceConfig(card=card))
+
+
+def test_external_data_the_card_does_not_list_is_refused(card: Path) -> None:
+    _frame_weights_outside(card, declare=False)
+    with pytest.raises(
+        ModelError, match=r"reads external data 'frame\.data' that the card does not"
+    ):
+        load_model(InferenceConfig(card=card))

@@ -58,10 +58,36 @@ def test_no_untrained_classes_are_claimed(card: ModelCard) -> None:
 @pytest.mark.parametrize("form", FORMS)
 def test_shipped_file_matches_card_checksum(card: ModelCard, card_dir: Path, form: str) -> None:
     entry = _entries(card)[form]
-    path = entry.resolve(card_dir)
-    assert path.is_file()
-    assert sha256_of(path) == entry.sha256
-    assert path.stat().st_size < 12 * 1024 * 1024
+    files = entry.checked_files(card_dir)
+    for path, expected in files:
+        assert path.is_file()
+        assert sha256_of(path) == expected
+    # the backbone's weights live in the shared data file, not in each graph
+    assert files[0][0].stat().st_size < 512 * 1024
+    assert (len(files) == 2) == form.startswith(("frame_model", "clip_model"))
+
+
+def test_backbone_weights_are_shipped_once(card: ModelCard, card_dir: Path) -> None:
+    data = {entry.external_data for entry in _entries(card).values() if entry.external_data}
+    assert len(data) == 1  # fp32 and int8, streaming and fused: one weights file
+    shipped = {
+        path for entry in _entries(card).values() for path, _ in entry.checked_files(card_dir)
+    }
+    assert {path.name for path in card_dir.glob("*.onnx")} <= {path.name for path in shipped}
+    assert sum(path.stat().st_size for path in shipped) < 8 * 1000 * 1000
+
+
+def test_fp32_files_hold_no_float16_arithmetic(card: ModelCard, card_dir: Path) -> None:
+    """Weights are stored compactly but every Cast turns them back into float32 at load time."""
+    assert card.fused is not None
+    model = onnx.load(str(card.fused.clip_model.resolve(card_dir)), load_external_data=False)
+    stored = {t.name: t.data_type for t in model.graph.initializer}
+    assert onnx.TensorProto.FLOAT16 in stored.values()
+    for node in model.graph.node:
+        if node.op_type == "Cast" and stored.get(node.input[0]) == onnx.TensorProto.FLOAT16:
+            assert {a.name: a.i for a in node.attribute}["to"] == onnx.TensorProto.FLOAT
+    conv_weights = {node.input[1] for node in model.graph.node if node.op_type == "Conv"}
+    assert not any(stored.get(name) == onnx.TensorProto.FLOAT16 for name in conv_weights)
 
 
 @pytest.mark.parametrize("form", FORMS)
