@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -68,6 +69,14 @@ class Outbound:
 
     def event_message(self, event: Event, sequence: int, sent_at: datetime) -> Message:
         """The message for ``event`` (raises :class:`Dc09ConfigError` for unframeable codes)."""
+        return self.event_builder(event)(sequence, sent_at)
+
+    def event_builder(self, event: Event) -> Callable[[int, datetime], Message]:
+        """``(sequence, sent_at) -> message`` for ``event``, its content worked out once.
+
+        Raises :class:`Dc09ConfigError` now for unframeable codes; the builder
+        itself cannot fail (a retry only changes the sequence and the time).
+        """
         code = self.code_for(event.category)
         zone = self.zones.get(event.source.id, self.default_zone)
         if self.contact_id:
@@ -76,8 +85,13 @@ class Outbound:
         else:
             sia = code.sia_restore if event.phase is Phase.END else code.sia
             data = build_sia_data(self.account, sia, zone, self.area)
-        return self._message(Token.ADM_CID if self.contact_id else Token.SIA_DCS, sequence, data,
-                             self._extended(event), sent_at)  # fmt: skip
+        token = Token.ADM_CID if self.contact_id else Token.SIA_DCS
+        extended = self._extended(event)
+
+        def build(sequence: int, sent_at: datetime) -> Message:
+            return self._message(token, sequence, data, extended, sent_at)
+
+        return build
 
     def null_message(self, sequence: int, sent_at: datetime) -> Message:
         """A NULL supervision message."""

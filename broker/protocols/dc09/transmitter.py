@@ -106,12 +106,12 @@ class Dc09Transmitter:
         if self._outbound.skips(event):
             return DeliveryResult(Outcome.DELIVERED, "incident update not sent (send_updates off)")
         try:
-            self._outbound.event_message(event, 1, self._clock())
+            message_for = self._outbound.event_builder(event)
         except Dc09Error as exc:
             return DeliveryResult(Outcome.REJECTED, f"cannot express the event in DC-09: {exc}")
         async with self._lock:
             sequence = self._next_sequence()
-            build = functools.partial(self._outbound.event_message, event, sequence)
+            build = functools.partial(message_for, sequence)
             result, endpoint = await self._transact(build, sequence)
         if (
             result.outcome is Outcome.DELIVERED
