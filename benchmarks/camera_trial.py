@@ -70,6 +70,7 @@ class TrialResult:
     window_started_at: float = 0.0  # time.time() when the window began
     connect_s: float = 0.0  # from start until every camera delivered (or the limit)
     event_latency: dict[str, float] = field(default_factory=dict)  # agent histogram: le -> n
+    classification_latency: dict[str, float] = field(default_factory=dict)  # le -> n
     model_items: dict[str, float] = field(default_factory=dict)  # stage -> items run
     model_calls: dict[str, float] = field(default_factory=dict)  # stage -> onnxruntime runs
 
@@ -100,7 +101,10 @@ def _samples() -> dict[tuple[str, str], float]:
                 found[(sample.name, labels["camera"])] = sample.value
             elif sample.name == "streetsense_queue_depth":
                 found[(sample.name, labels["queue"])] = sample.value
-            elif sample.name == "streetsense_event_latency_seconds_bucket":
+            elif sample.name in (
+                "streetsense_event_latency_seconds_bucket",
+                "streetsense_classification_latency_seconds_bucket",
+            ):
                 found[(sample.name, labels["le"])] = sample.value
             elif sample.name in (
                 "streetsense_inference_batch_size_sum",
@@ -205,6 +209,11 @@ def run_agent(spec: TrialSpec) -> TrialResult:
             key: delta(metric, key)
             for (metric, key) in after
             if metric == "streetsense_event_latency_seconds_bucket"
+        },
+        classification_latency={
+            key: delta(metric, key)
+            for (metric, key) in after
+            if metric == "streetsense_classification_latency_seconds_bucket"
         },
         model_items={
             key: delta(metric, key)

@@ -425,8 +425,8 @@ def write_cameras_report(
         f"{ceiling.stride}, 1 inference thread, batch {costs.batch}, execution providers "
         f"{', '.join(costs.providers)} as selected from the config's default), 720p25 H.264 "
         "over RTSP "
-        f"from gst-rtsp-server on the same box; {ceiling.box_cores} cores. The box was shared "
-        "with other engineers' work while this ran (see the 'box busy' column: all processes).",
+        f"from gst-rtsp-server on the same box; {ceiling.box_cores} cores. The 'box busy' "
+        "column of each trial is the load of every process on the box, this trial's own included.",
         "## Result\n\n"
         + table("cameras per box", rows, ceiling_row, "of ceiling")
         + f"\n\nAgent / ceiling: **{agent.cameras / ceiling.cameras:.2f}** (target >= 0.85). "

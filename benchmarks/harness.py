@@ -214,6 +214,26 @@ def box_busy_seconds() -> float:
     return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+class BoxLoad:
+    """How busy the whole box was from construction to :meth:`sentence` (all processes)."""
+
+    def __init__(self) -> None:
+        self._busy = box_busy_seconds()
+        self._started = time.monotonic()
+
+    def percent(self) -> float:
+        """Busy share of all cores since construction, in percent."""
+        wall = max(1e-9, time.monotonic() - self._started)
+        return 100.0 * (box_busy_seconds() - self._busy) / wall / cores()
+
+    def sentence(self) -> str:
+        """One line for a report: the measured load, not an assumption about it."""
+        return (
+            f"The whole box was {self.percent():.0f}% busy over this benchmark "
+            "(every process, the benchmark's own included)."
+        )
+
+
 def rss_mib(pid: int | None = None) -> float:
     """Resident memory of ``pid`` (default: this process) in MiB."""
     status = Path(f"/proc/{pid or os.getpid()}/status").read_text(encoding="ascii")

@@ -16,7 +16,7 @@ import argparse
 
 from benchmarks.cameras import FPS, decode_cost
 from benchmarks.decode_ceiling import measure
-from benchmarks.harness import Measurement, cores, make_clip, table, write_report
+from benchmarks.harness import BoxLoad, Measurement, cores, make_clip, table, write_report
 
 
 def main() -> None:
@@ -27,6 +27,7 @@ def main() -> None:
     warmup, window = (4.0, 6.0) if args.quick else (5.0, 12.0)
     counts = (8,) if args.quick else (4, 16)
     box = cores()
+    load = BoxLoad()
     costs: list[Measurement] = []
     cameras: list[Measurement] = []
     for count in counts:
@@ -55,9 +56,9 @@ def main() -> None:
         [
             f"720p25 H.264 (`harness.make_clip`, looped), {box} cores. RTSP: served by "
             "gst-rtsp-server on the same box, read over TCP by OpenCV `grab()` with one decode "
-            "thread per camera; the server's CPU is included. The box was shared with other "
-            "engineers' work while this ran: CPU per frame is the robust figure, the file "
-            "ceilings' frames/s are depressed by others' load.",
+            "thread per camera; the server's CPU is included. CPU per frame is the figure "
+            "that others' load on the box does not distort; frames/s of the file ceilings "
+            f"is. {load.sentence()}",
             table("decode cost", costs, costs[0], f"vs RTSP {counts[0]} streams"),
             table("cameras this box could decode (nothing else)", cameras),
         ],

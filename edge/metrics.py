@@ -77,6 +77,12 @@ EVENT_LATENCY = Histogram(
     "From the capture of a clip's last frame to the broker's PUBACK of its event.",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+CLASSIFICATION_LATENCY = Histogram(
+    "streetsense_classification_latency_seconds",
+    "From the capture of a clip's last frame to its classification (decode, preprocessing, "
+    "queueing, batching and inference); the rest of event latency is fusion and publishing.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
 OPERATOR_ACTIONS = Counter(
     "streetsense_operator_actions_total",
     "Operator answers received back from the adapter.",

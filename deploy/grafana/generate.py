@@ -136,8 +136,12 @@ DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
                 [
                     (
                         "histogram_quantile(0.95, sum by (le) (rate(streetsense_event_latency_seconds_bucket[5m])))",
-                        "p95",
-                    )
+                        "capture to broker",
+                    ),
+                    (
+                        "histogram_quantile(0.95, sum by (le) (rate(streetsense_classification_latency_seconds_bucket[5m])))",
+                        "capture to classified",
+                    ),
                 ],
             ),
         ],

@@ -31,7 +31,7 @@ from edge.clips import InvalidFrameError
 from edge.config import AgentConfig
 from edge.fusion import Fusion, SnapshotStore
 from edge.inference import ModelError
-from edge.metrics import DROPS, QUEUE_DEPTH
+from edge.metrics import CLASSIFICATION_LATENCY, DROPS, QUEUE_DEPTH
 from edge.outbox import Outbox
 from edge.outbox.metrics import INBOUND_REJECTED
 from edge.sources import CameraHealth, CameraReader, build_reader
@@ -229,6 +229,7 @@ class Agent:
 
     def _on_result(self, result: Classification) -> None:
         """Inference callback (inference thread): never block it."""
+        CLASSIFICATION_LATENCY.observe(max(0.0, time.time() - result.clip_ended_at))
         self._enqueue(result, result.camera)
 
     def _enqueue(self, item: Classification | SensorReading, source: str) -> bool:

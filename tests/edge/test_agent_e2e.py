@@ -149,6 +149,9 @@ def test_rtsp_to_broker_and_camera_outage_visible_in_metrics(
         assert metric(http, "streetsense_camera_up", camera="cam1") == 1.0
         assert (metric(http, "streetsense_frames_decoded_total", camera="cam1") or 0) > 0
         assert (metric(http, "streetsense_clips_analysed_total", camera="cam1") or 0) > 0
+        classified = metric(http, "streetsense_classification_latency_seconds_count") or 0
+        assert classified >= 1  # capture -> classified is observed per clip
+        assert (metric(http, "streetsense_classification_latency_seconds_sum") or 0) > 0
         recent = http.get("/v1/events/recent").json()["events"]
         assert event.event_id in {e["event_id"] for e in recent}
         cameras = http.get("/v1/cameras").json()["cameras"]
