@@ -25,7 +25,7 @@ import math
 import ssl
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -47,8 +47,7 @@ PUBLISH_TIMEOUT_S = 10.0
 AcceptFn = Callable[[Sequence[EventIn]], Awaitable[object]]
 
 
-@dataclass(frozen=True, slots=True)
-class _Incoming:
+class _Incoming(NamedTuple):
     topic: str
     payload: bytes
     mid: int
@@ -262,9 +261,10 @@ class MqttIngest:
                     except Exception:
                         logger.exception("event %s cannot be accepted", item.event.event_id)
                         metrics.REJECTED.labels("mqtt", "internal_error").inc()
+        generation, ack = self._generation, self._client.ack
         for incoming in batch:
-            if incoming.qos > 0 and incoming.generation == self._generation:
-                self._client.ack(incoming.mid, incoming.qos)
+            if incoming.qos > 0 and incoming.generation == generation:
+                ack(incoming.mid, incoming.qos)
             # a message from an earlier connection is redelivered on this one
 
     async def _accept_durably(self, items: list[EventIn]) -> None:

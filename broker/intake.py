@@ -40,11 +40,25 @@ class Rejected:
 
 Verdict = EventIn | StatusIn | Rejected
 
+_TOPICS_MAX = 4096  # parsed topics remembered (agents publish on a few topics each)
+_topics: dict[str, topics.TopicParts] = {}
+
+
+def _parse(topic: str) -> topics.TopicParts:
+    """:func:`events.topics.parse`, remembered per topic (a bad topic is not remembered)."""
+    parts = _topics.get(topic)
+    if parts is None:
+        parts = topics.parse(topic)
+        if len(_topics) >= _TOPICS_MAX:
+            _topics.clear()
+        _topics[topic] = parts
+    return parts
+
 
 def classify(topic: str, payload: bytes) -> Verdict:
     """Decide what an MQTT message is; never raises."""
     try:
-        parts = topics.parse(topic)
+        parts = _parse(topic)
     except ValueError as exc:
         return Rejected("bad_topic", str(exc))
     if parts.kind == "status":
