@@ -1,0 +1,249 @@
+"""``python -m models.fight.experiments``: motion-feature variants under the shipped protocol.
+
+Not part of the build. Reuses the build's feature cache (``work/features_t8_s224.npz``,
+computed on first use), decodes grayscale frames once into ``work/experiments_gray.npz``,
+caches the final 7x7x1280 MobileNetV2 maps into ``work/experiments_finalmap.npz``, and
+scores each variant with the nested grouped cross-validation of
+:mod:`models.fight.evaluate` (same folds, seeds and C grid as the shipped numbers).
+Late fusion fits one regression per feature block (C chosen by the block's own inner
+CV) and adds their log-odds. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import torch
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedGroupKFold
+
+from models.fight import evaluate as ev
+from models.fight import motion
+from models.fight.backbone import fetch_weights, load_backbone
+from models.fight.build import DEFAULT_DATA, FRAMES, SIZE, statistics
+from models.fight.clips import ClipRef, index_dataset, prepare, sample_frames
+from models.fight.extract import cached_features, clip_inputs, torch_frame_fn
+from models.fight.frame_model import FrameModel
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).resolve().parent
+GRAY_SIZE = 160
+Array = npt.NDArray[np.float64]
+
+
+def gray_frames(refs: list[ClipRef], frames: int) -> npt.NDArray[np.uint8]:
+    """``[clips, frames, 160, 160]`` grayscale frames, sampled as the model samples them."""
+    return np.stack(
+        [
+            np.stack(
+                [
+                    cv2.cvtColor(
+                        cv2.resize(image, (GRAY_SIZE, GRAY_SIZE), interpolation=cv2.INTER_LINEAR),
+                        cv2.COLOR_BGR2GRAY,
+                    )
+                    for image in sample_frames(ref.path, frames)
+                ]
+            )
+            for ref in refs
+        ]
+    )
+
+
+def cached_gray(work: Path, refs: list[ClipRef]) -> dict[int, npt.NDArray[np.uint8]]:
+    """Gray frames at 8 and 16 frames per 2 s, from ``work`` when they are there."""
+    cache = work / "experiments_gray.npz"
+    names = np.array([ref.name for ref in refs])
+    if cache.is_file():
+        stored = np.load(cache)
+        if np.array_equal(stored["names"], names):
+            return {8: stored["gray8"], 16: stored["gray16"]}
+    out = {n: gray_frames(refs, n) for n in (8, 16)}
+    np.savez(cache, names=names, gray8=out[8], gray16=out[16])
+    return out
+
+
+def final_map_statistics(maps: npt.NDArray[np.float16]) -> dict[str, Array]:
+    """Per-cell change of the final ``[clips, T, 1280, 7, 7]`` maps, summarised."""
+    f = maps.astype(np.float32).reshape(*maps.shape[:3], -1)
+    a, b = f[:, :-1], f[:, 1:]
+    norm_a, norm_b = np.linalg.norm(a, axis=2), np.linalg.norm(b, axis=2)
+    cosine = 1 - (a * b).sum(2) / (norm_a * norm_b + 1e-6)
+    relative = np.linalg.norm(b - a, axis=2) / (norm_a + norm_b + 1e-6)
+    cells = np.stack(
+        [
+            np.concatenate(
+                [
+                    motion.over_time(motion.over_cells(cosine[i])),
+                    motion.over_time(motion.over_cells(relative[i])),
+                ]
+            )
+            for i in range(len(f))
+        ]
+    )
+    change = np.abs(b - a)
+    spatial_max = change.max(-1).mean(1)
+    return {
+        "final_cells": cells,
+        "final_channel_max": np.log(spatial_max + 1e-3).astype(np.float64),
+        "final_channel_peak": (
+            np.log(spatial_max + 1e-3) - np.log(change.mean(-1).mean(1) + 1e-3)
+        ).astype(np.float64),
+    }
+
+
+def cached_final_maps(work: Path, refs: list[ClipRef], backbone: torch.nn.Module) -> Any:
+    """``[clips, 8, 1280, 7, 7]`` float16 final maps (about 240 MB), cached in ``work``."""
+    cache = work / "experiments_finalmap.npz"
+    names = np.array([ref.name for ref in refs])
+    if cache.is_file():
+        stored = np.load(cache)
+        if np.array_equal(stored["names"], names):
+            return stored["maps"]
+    maps = []
+    with torch.inference_mode():
+        for ref in refs:
+            clip = torch.from_numpy(prepare(sample_frames(ref.path, FRAMES), SIZE))
+            maps.append(backbone(clip).numpy().astype(np.float16))
+    stacked = np.stack(maps)
+    np.savez(cache, names=names, maps=stacked)
+    return stacked
+
+
+def out_of_fold_logits(
+    x: Array, y: npt.NDArray[np.int64], groups: npt.NDArray[np.str_]
+) -> tuple[Array, ev.CvResult]:
+    """Per seed, each clip's log-odds from the outer fold that tested it (nested C choice).
+
+    Same folds as :func:`models.fight.evaluate.cross_validate` (the split does not depend
+    on the feature values), so blocks can be fused after the fact.
+    """
+    result = ev.CvResult()
+    logits = np.zeros((len(ev.SEEDS), len(y)))
+    for row, seed in enumerate(ev.SEEDS):
+        fold_of = np.zeros(len(y), dtype=np.int64)
+        outer = StratifiedGroupKFold(ev.OUTER_FOLDS, shuffle=True, random_state=seed)
+        for index, (train, test) in enumerate(outer.split(x, y, groups)):
+            c = ev.choose_c(x[train], y[train], groups[train], seed)
+            logits[row, test] = ev._fit(x[train], y[train], c).decision_function(x[test])
+            fold_of[test] = index
+            result.chosen_c.append(c)
+        result.folds.append(fold_of)
+        result.scores.append(1 / (1 + np.exp(-logits[row])))
+    return logits, result
+
+
+def late_fusion(parts: list[tuple[Array, ev.CvResult]]) -> ev.CvResult:
+    """One regression per block, their log-odds averaged."""
+    mean = np.mean([logits for logits, _ in parts], axis=0)
+    first = parts[0][1]
+    return ev.CvResult(
+        scores=[1 / (1 + np.exp(-row)) for row in mean], folds=first.folds, chosen_c=[]
+    )
+
+
+def per_clip(fn: Callable[[npt.NDArray[np.uint8]], Array], gray: npt.NDArray[np.uint8]) -> Array:
+    """Apply a per-clip motion statistic to every clip."""
+    return np.nan_to_num(np.stack([fn(clip) for clip in gray]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Compute the feature blocks and print one table row per variant."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fight-surv folder")
+    parser.add_argument("--work", type=Path, default=HERE / "work", help="scratch folder")
+    parser.add_argument("--skip-final-map", action="store_true", help="skip the 1280x7x7 maps")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    torch.set_num_threads(2)
+    refs = index_dataset(args.data)
+    y = np.array([ref.label for ref in refs], dtype=np.int64)
+    groups = np.array([ref.group for ref in refs])
+    backbone = load_backbone(fetch_weights(args.work))
+    shipped = statistics(
+        cached_features(
+            args.work / f"features_t{FRAMES}_s{SIZE}.npz",
+            refs,
+            lambda: clip_inputs(refs, FRAMES, SIZE),
+            torch_frame_fn(FrameModel(backbone).eval()),
+        )
+    )
+    gray = cached_gray(args.work, refs)
+    blocks: dict[str, Array] = {"shipped": shipped}
+    for n in (8, 16):
+        blocks[f"diff{n}"] = per_clip(motion.difference_statistics, gray[n])
+        blocks[f"flow{n}"] = per_clip(motion.flow_statistics, gray[n])
+        blocks[f"lk{n}"] = per_clip(motion.lucas_kanade_statistics, gray[n])
+    if not args.skip_final_map:
+        blocks |= final_map_statistics(cached_final_maps(args.work, refs, backbone))
+    single = ["shipped", "diff8", "diff16", "flow8", "flow16", "lk8", "lk16"]
+    single += [] if args.skip_final_map else ["final_cells", "final_channel_max"]
+    concat = [
+        ("diff16", "flow16"),
+        ("diff8", "flow8"),
+        ("shipped", "diff16", "flow16"),
+    ]
+    concat += [] if args.skip_final_map else [("shipped", "final_cells")]
+    fused = [
+        ("shipped", "diff16+flow16"),
+        ("shipped", "diff8+flow8"),
+        ("shipped", "flow16"),
+        ("shipped", "diff16"),
+        ("shipped", "diff8"),
+        ("shipped", "lk16"),
+    ]
+    fused += [] if args.skip_final_map else [("shipped", "final_cells")]
+    blocks["diff16+flow16"] = np.hstack([blocks["diff16"], blocks["flow16"]])
+    blocks["diff8+flow8"] = np.hstack([blocks["diff8"], blocks["flow8"]])
+    print(
+        "| variant | features | accuracy | ROC AUC | folds with higher AUC than shipped |\n"
+        "|---|---:|---|---|---:|",
+        flush=True,
+    )
+    oof = {name: out_of_fold_logits(blocks[name], y, groups) for name in single[:1]}
+    reference = oof["shipped"][1]
+    for name in single:
+        oof[name] = oof.get(name) or out_of_fold_logits(blocks[name], y, groups)
+        _row(name, blocks[name].shape[1], y, oof[name][1], reference)
+    for parts in concat:
+        x = np.hstack([blocks[p] for p in parts])
+        _row(" + ".join(parts), x.shape[1], y, ev.cross_validate(x, y, groups), reference)
+    for parts in fused:
+        for p in parts:
+            oof[p] = oof.get(p) or out_of_fold_logits(blocks[p], y, groups)
+        late = late_fusion([oof[p] for p in parts])
+        _row(" | ".join(parts) + " (late fusion)", 0, y, late, reference)
+
+
+def fold_aucs(y: npt.NDArray[np.int64], cv: ev.CvResult) -> Array:
+    """ROC AUC of every outer fold, in fold order."""
+    return np.array(
+        [
+            roc_auc_score(y[folds == fold], scores[folds == fold])
+            for scores, folds in zip(cv.scores, cv.folds, strict=True)
+            for fold in np.unique(folds)
+        ]
+    )
+
+
+def _row(
+    name: str, width: int, y: npt.NDArray[np.int64], cv: ev.CvResult, reference: ev.CvResult
+) -> None:
+    s = ev.summarise(y, cv, 0.5)
+    acc, auc = s["accuracy"], s["roc_auc"]
+    wins = int((fold_aucs(y, cv) > fold_aucs(y, reference)).sum())
+    print(
+        f"| {name} | {width or '-'} | {acc['mean']:.3f} ± {acc['std']:.3f} "
+        f"| {auc['mean']:.3f} ± {auc['std']:.3f} | {wins} / {s['folds']} |",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
