@@ -34,6 +34,7 @@ import logging
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -41,7 +42,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import paho.mqtt.client as mqtt
 import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.metrics import MetricWrapperBase
 from psycopg import sql
 
@@ -388,9 +391,52 @@ async def drain_once(config: AdapterConfig, port: int, count: int) -> tuple[floa
     )
 
 
+def paho_v5_manual_rate(port: int, messages: int) -> float:
+    """Like :func:`paho_rate` at QoS 1, with the adapter's kind of subscriber: MQTT v5, a
+    shared subscription and a manual PUBACK per message (sent at once, nothing stored)."""
+    topic = f"bench/ceiling-v5/{time.monotonic_ns()}"
+    received = 0
+    done = threading.Event()
+
+    def on_message(client: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        nonlocal received
+        client.ack(message.mid, message.qos)
+        received += 1
+        if received >= messages:
+            done.set()
+
+    subscribed = threading.Event()
+    subscriber = mqtt.Client(
+        CallbackAPIVersion.VERSION2, f"sub-{topic}", protocol=mqtt.MQTTv5, manual_ack=True
+    )
+    subscriber.on_message = on_message
+    subscriber.on_subscribe = lambda *_: subscribed.set()
+    subscriber.connect("127.0.0.1", port)
+    subscriber.subscribe(f"$share/ceiling/{topic}", qos=1)
+    subscriber.loop_start()
+    subscribed.wait(10)
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, f"pub-{topic}")
+    publisher.max_inflight_messages_set(100)
+    publisher.max_queued_messages_set(0)
+    publisher.connect("127.0.0.1", port)
+    publisher.loop_start()
+    payload = b"x" * 400
+    start = time.perf_counter()
+    for _ in range(messages):
+        publisher.publish(topic, payload, qos=1)
+    if not done.wait(120):
+        raise RuntimeError(f"only {received} of {messages} messages arrived")
+    elapsed = time.perf_counter() - start
+    for client in (publisher, subscriber):
+        client.disconnect()
+        client.loop_stop()
+    return messages / elapsed
+
+
 async def ingest_only(runs: int, events: int) -> str:
-    """Phase 2 alone: paho ceiling and adapter ingest alternating, run by run."""
+    """Phase 2 alone: paho ceilings and adapter ingest alternating, run by run."""
     paho = Measurement("paho QoS 1 publish -> subscribe (ceiling)", "events/s")
+    paho_v5 = Measurement("paho QoS 1, v5 shared subscription, manual PUBACK", "events/s")
     ingest = Measurement("adapter: MQTT -> durable queues (2 outputs)", "events/s")
     with tempfile.TemporaryDirectory(prefix="bench-adapter-") as raw_tmp:
         tmp = Path(raw_tmp)
@@ -403,12 +449,15 @@ async def ingest_only(runs: int, events: int) -> str:
                 await ingest_once(adapter, broker.port, 200, 0)  # warm-up
                 for _ in range(runs):
                     paho.samples.append(await asyncio.to_thread(paho_rate, broker.port, events, 1))
+                    paho_v5.samples.append(
+                        await asyncio.to_thread(paho_v5_manual_rate, broker.port, events)
+                    )
                     rate, _lag = await ingest_once(adapter, broker.port, events, 0)
                     ingest.samples.append(rate)
         finally:
             broker.kill()
     return (
-        table("events/s", [paho, ingest], paho, "of paho QoS 1")
+        table("events/s", [paho, paho_v5, ingest], paho, "of paho QoS 1")
         + "\n\nsamples: "
         + ", ".join(
             f"paho {p:.0f} / adapter {a:.0f}"
