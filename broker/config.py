@@ -66,7 +66,9 @@ class MqttConfig(_Model):
         default=200,
         ge=1,
         le=65535,
-        description="Unacknowledged QoS 1 messages the broker may send.",
+        description="MQTT v5 Receive Maximum the adapter announces: unacknowledged QoS 1 "
+        "messages the broker should send. mosquitto 2.0.11 was seen to exceed it once "
+        "acknowledgements flow, so size the broker's own queue limits deliberately too.",
     )
     max_packet_bytes: int = Field(
         default=256 * 1024,

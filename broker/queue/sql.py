@@ -101,24 +101,30 @@ class SqlDeliveryQueue:
         )
 
     def stats(self, outputs: Sequence[str]) -> list[QueueStats]:
-        """Depth, oldest pending item and dead letters of each output."""
-        with self._db.transaction() as tx:
-            rows = tx.query(
-                "SELECT output, state, COUNT(*), MIN(enqueued_at) FROM deliveries"
-                " GROUP BY output, state"
-            )
-        found: dict[str, dict[str, tuple[int, float | None]]] = {}
-        for output, state, count, oldest in rows:
-            found.setdefault(str(output), {})[str(state)] = (
-                int(count),
-                None if oldest is None else float(oldest),
-            )
+        """Depth, oldest pending item and dead letters of each output.
+
+        Per-output queries on the ``(output, state, seq)`` index: counting walks
+        only that output's index entries, and the oldest pending item is the head
+        of its queue, so a deep queue does not hold the write lock for a table scan.
+        """
         result = []
-        for output in outputs:
-            by_state = found.get(output, {})
-            depth, oldest = by_state.get(ItemState.PENDING.value, (0, None))
-            dead, _ = by_state.get(ItemState.DEAD.value, (0, None))
-            result.append(QueueStats(output, depth, oldest, dead))
+        with self._db.transaction(durable=False) as tx:
+            for output in outputs:
+                depth = tx.query(
+                    "SELECT COUNT(*) FROM deliveries WHERE output = ? AND state = ?",
+                    (output, ItemState.PENDING.value),
+                )[0][0]
+                dead = tx.query(
+                    "SELECT COUNT(*) FROM deliveries WHERE output = ? AND state = ?",
+                    (output, ItemState.DEAD.value),
+                )[0][0]
+                head = tx.query(
+                    "SELECT enqueued_at FROM deliveries WHERE output = ? AND state = ?"
+                    " ORDER BY seq LIMIT 1",
+                    (output, ItemState.PENDING.value),
+                )
+                oldest = float(head[0][0]) if head else None
+                result.append(QueueStats(output, int(depth), oldest, int(dead)))
         return result
 
     def dead_letters(

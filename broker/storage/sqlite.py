@@ -16,6 +16,14 @@ from broker.storage.schema import statements
 
 logger = logging.getLogger(__name__)
 
+# Measured on the accept path (random-key index pages of seen/alerts/deliveries):
+# the default 1000-page autocheckpoint rewrote the same pages into the database
+# file every few batches (8.7 -> 20.7 KB written per event as the tables grew);
+# checkpointing every 16384 pages (<= 64 MiB of WAL) and a 64 MiB page cache
+# wrote 5 KB per event. The WAL is still checkpointed and truncated on close.
+WAL_AUTOCHECKPOINT_PAGES = 16384
+CACHE_KIB = 65536
+
 
 class _SqliteTx:
     dialect: Dialect = "sqlite"
@@ -49,6 +57,8 @@ class SqliteDatabase:
             self._connection.execute("PRAGMA journal_mode=WAL")
             self._connection.execute(f"PRAGMA synchronous={synchronous.upper()}")
             self._connection.execute("PRAGMA foreign_keys=ON")
+            self._connection.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+            self._connection.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open SQLite database {path}: {exc}") from exc
         self._lock = threading.RLock()
