@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
         for p in parts:
             oof[p] = oof.get(p) or out_of_fold_logits(blocks[p], y, groups)
         late = late_fusion([oof[p] for p in parts])
-        _row(" | ".join(parts) + " (late fusion)", 0, y, late, reference)
+        _row(" & ".join(parts) + " (late fusion)", 0, y, late, reference)
 
 
 def fold_aucs(y: npt.NDArray[np.int64], cv: ev.CvResult) -> Array:
