@@ -10,10 +10,10 @@ Two rewrites of files that already exist:
   same speed; W is kept to about 2^-12 of a quantisation step (plain float16 weights
   moved the probabilities ~180x more, see models/README.md). A weight without an
   int8 twin is stored as float16 behind a ``Cast``.
-* ``share_weights``: the large initializers of all the models go into one external
-  data file, each distinct tensor once: the frame model, the fused clip model and
-  both int8 forms hold the same backbone, so its int8 bytes and float16 remainders
-  are stored once.
+* ``share_weights``: the large initializers that several models hold go into one
+  external data file, each distinct tensor once: the frame model, the fused clip
+  model and both int8 forms hold the same backbone, so its int8 bytes and float16
+  remainders are stored once; the clip heads stay in their graphs.
 """
 
 from __future__ import annotations
@@ -130,21 +130,34 @@ def _external(tensor: onnx.TensorProto, location: str, offset: int, length: int)
     tensor.data_location = TensorProto.EXTERNAL
 
 
-def share_weights(models: list[onnx.ModelProto], data: Path) -> int:
-    """Move large initializers of ``models`` into ``data`` (next to them), each distinct one once.
+def _key(tensor: onnx.TensorProto) -> tuple[bytes, bytes]:
+    """Identity of a tensor's content (dtype, shape, bytes) and the bytes themselves."""
+    raw = numpy_helper.to_array(tensor).tobytes()
+    header = f"{tensor.data_type}:{list(tensor.dims)}:".encode()
+    return hashlib.sha256(header + raw).digest(), raw
 
-    Tensors are identical when dtype, shape and bytes are; the file is written in
-    the order the tensors first appear, so the same models give the same bytes.
-    Returns the size of the data file.
+
+def share_weights(models: list[onnx.ModelProto], data: Path) -> int:
+    """Move the large initializers that several ``models`` hold into ``data``, each once.
+
+    Tensors are the same when dtype, shape and bytes are. A tensor only one model
+    holds (the clip heads) stays in its graph, so ``data`` changes only when the
+    shared backbone does. The file is written in the order the tensors first
+    appear, so the same models give the same bytes. Returns the size of the file.
     """
+    holders: dict[bytes, set[int]] = {}
+    for index, model in enumerate(models):
+        for tensor in model.graph.initializer:
+            key, raw = _key(tensor)
+            if len(raw) >= EXTERNAL_MIN_BYTES:
+                holders.setdefault(key, set()).add(index)
     offsets: dict[bytes, tuple[int, int]] = {}
     blob = bytearray()
     for model in models:
         for tensor in model.graph.initializer:
-            raw = numpy_helper.to_array(tensor).tobytes()
-            if len(raw) < EXTERNAL_MIN_BYTES:
+            key, raw = _key(tensor)
+            if len(holders.get(key, ())) < 2:
                 continue
-            key = hashlib.sha256(f"{tensor.data_type}:{list(tensor.dims)}:".encode() + raw).digest()
             if key not in offsets:
                 blob += bytes(-len(blob) % ALIGN)
                 offsets[key] = (len(blob), len(raw))

@@ -178,9 +178,10 @@ def weight_storage(
         raise BuildError(f"stored weights move probabilities by {difference.max():.2e}")
     return {
         "how": (
-            "each fp32 convolution weight is stored as the int8 twin's weight times its step plus a "
-            f"float16 remainder, all in {WEIGHTS_FILE} with each tensor once; onnxruntime rebuilds "
-            "float32 weights when it loads the model"
+            "every fp32 convolution weight of 1024 or more values is stored as the int8 twin's "
+            "weight times its step plus a float16 remainder; the tensors the frame, clip and int8 "
+            f"models share are stored once in {WEIGHTS_FILE}; onnxruntime rebuilds the float32 "
+            "weights when it creates a session"
         ),
         "clips": len(inputs),
         "max_abs_probability_vs_float32_weights": float(f"{difference.max():.2e}"),

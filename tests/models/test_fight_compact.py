@@ -106,6 +106,9 @@ def test_a_weight_without_int8_twin_is_stored_as_float16(tmp_path: Path) -> None
     }
     model = onnx.load(str(other), load_external_data=False)
     assert model.graph.initializer[0].data_type == TensorProto.FLOAT16
+    # held by one model only, so it stays in the graph and the data file is empty
+    assert model.graph.initializer[0].data_location == TensorProto.DEFAULT
+    assert (tmp_path / "weights.data").stat().st_size == 0
     assert _largest_difference(_outputs(other), before) < 1e-2
 
 
