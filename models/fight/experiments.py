@@ -21,8 +21,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import torch
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 
 from models.fight import evaluate as ev
 from models.fight import motion
@@ -148,6 +152,55 @@ def late_fusion(parts: list[tuple[Array, ev.CvResult]]) -> ev.CvResult:
     )
 
 
+def nested_other_head(
+    x: Array,
+    y: npt.NDArray[np.int64],
+    groups: npt.NDArray[np.str_],
+    factory: Callable[[float], Any],
+    grid: tuple[float, ...],
+) -> ev.CvResult:
+    """The shipped protocol with another classifier; scores are sigmoid(decision_function)."""
+    result = ev.CvResult()
+
+    def score(model: Any, test: Array) -> Array:
+        return np.asarray(1 / (1 + np.exp(-model.decision_function(test))), dtype=np.float64)
+
+    for seed in ev.SEEDS:
+        scores, fold_of = np.zeros(len(y)), np.zeros(len(y), dtype=np.int64)
+        outer = StratifiedGroupKFold(ev.OUTER_FOLDS, shuffle=True, random_state=seed)
+        for index, (train, test) in enumerate(outer.split(x, y, groups)):
+            xt, yt, gt = x[train], y[train], groups[train]
+            inner = list(
+                StratifiedGroupKFold(ev.INNER_FOLDS, shuffle=True, random_state=seed).split(
+                    xt, yt, gt
+                )
+            )
+            best, best_auc = grid[0], -1.0
+            for value in grid:
+                inner_scores = np.zeros(len(yt))
+                for a, b in inner:
+                    inner_scores[b] = score(factory(value).fit(xt[a], yt[a]), xt[b])
+                auc = float(roc_auc_score(yt, inner_scores))
+                if auc > best_auc + 1e-9:
+                    best, best_auc = value, auc
+            scores[test] = score(factory(best).fit(xt, yt), x[test])
+            fold_of[test] = index
+            result.chosen_c.append(best)
+        result.scores.append(scores)
+        result.folds.append(fold_of)
+    return result
+
+
+def _svm(c: float) -> Any:
+    return make_pipeline(StandardScaler(), SVC(C=c))
+
+
+def _boosting(depth: float) -> Any:
+    return HistGradientBoostingClassifier(
+        max_depth=int(depth), learning_rate=0.05, max_iter=100, random_state=0
+    )
+
+
 def per_clip(fn: Callable[[npt.NDArray[np.uint8]], Array], gray: npt.NDArray[np.uint8]) -> Array:
     """Apply a per-clip motion statistic to every clip."""
     return np.nan_to_num(np.stack([fn(clip) for clip in gray]))
@@ -214,6 +267,11 @@ def main(argv: list[str] | None = None) -> None:
     for parts in concat:
         x = np.hstack([blocks[p] for p in parts])
         _row(" + ".join(parts), x.shape[1], y, ev.cross_validate(x, y, groups), reference)
+    motion16 = blocks["diff16+flow16"]
+    svm = nested_other_head(motion16, y, groups, _svm, (0.1, 1.0, 10.0))
+    _row("diff16 + flow16, RBF SVM", motion16.shape[1], y, svm, reference)
+    boosting = nested_other_head(motion16, y, groups, _boosting, (2, 3))
+    _row("diff16 + flow16, gradient boosting", motion16.shape[1], y, boosting, reference)
     for parts in fused:
         for p in parts:
             oof[p] = oof.get(p) or out_of_fold_logits(blocks[p], y, groups)
