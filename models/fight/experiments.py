@@ -233,13 +233,15 @@ def main(argv: list[str] | None = None) -> None:
         blocks[f"diff{n}"] = per_clip(motion.difference_statistics, gray[n])
         blocks[f"flow{n}"] = per_clip(motion.flow_statistics, gray[n])
         blocks[f"lk{n}"] = per_clip(motion.lucas_kanade_statistics, gray[n])
+        blocks[f"pyrlk{n}"] = per_clip(motion.pyramid_flow_statistics, gray[n])
     if not args.skip_final_map:
         blocks |= final_map_statistics(cached_final_maps(args.work, refs, backbone))
-    single = ["shipped", "diff8", "diff16", "flow8", "flow16", "lk8", "lk16"]
+    single = ["shipped", "diff8", "diff16", "flow8", "flow16", "lk8", "lk16", "pyrlk8", "pyrlk16"]
     single += [] if args.skip_final_map else ["final_cells", "final_channel_max"]
     concat = [
         ("diff16", "flow16"),
         ("diff8", "flow8"),
+        ("diff8", "pyrlk8"),
         ("shipped", "diff16", "flow16"),
     ]
     concat += [] if args.skip_final_map else [("shipped", "final_cells")]
@@ -250,10 +252,15 @@ def main(argv: list[str] | None = None) -> None:
         ("shipped", "diff16"),
         ("shipped", "diff8"),
         ("shipped", "lk16"),
+        ("shipped", "pyrlk8"),
+        ("shipped", "diff8+pyrlk8"),
+        ("shipped", "diff16+pyrlk16"),
     ]
     fused += [] if args.skip_final_map else [("shipped", "final_cells")]
     blocks["diff16+flow16"] = np.hstack([blocks["diff16"], blocks["flow16"]])
     blocks["diff8+flow8"] = np.hstack([blocks["diff8"], blocks["flow8"]])
+    blocks["diff8+pyrlk8"] = np.hstack([blocks["diff8"], blocks["pyrlk8"]])
+    blocks["diff16+pyrlk16"] = np.hstack([blocks["diff16"], blocks["pyrlk16"]])
     print(
         "| variant | features | accuracy | ROC AUC | folds with higher AUC than shipped |\n"
         "|---|---:|---|---|---:|",
