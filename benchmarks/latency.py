@@ -61,9 +61,10 @@ def always_alerting_card(card: Path, directory: Path) -> Path:
 
     def absolute(node: Any) -> Any:
         if isinstance(node, dict):
-            if "path" in node and "sha256" in node:
-                return {**node, "path": str((base / node["path"]).resolve())}
-            return {key: absolute(value) for key, value in node.items()}
+            copied = {key: absolute(value) for key, value in node.items()}
+            if "path" in node and "sha256" in node:  # a model file or its external data
+                copied["path"] = str((base / node["path"]).resolve())
+            return copied
         return node
 
     raw = absolute(raw)

@@ -38,7 +38,8 @@ def snapshot_model(card: Path, target: Path) -> Path:
         files.append(parsed.fused.clip_model)
     files += list(parsed.int8.values())
     for file in files:
-        shutil.copy2(file.resolve(card.parent), target / file.path)
+        for path, _checksum in file.checked_files(card.parent):  # the graph and its data file
+            shutil.copy2(path, target / path.relative_to(card.parent.resolve()))
     shutil.copy2(card, target / card.name)
     load_model(InferenceConfig(card=target / card.name))  # the copy verifies too
     return target / card.name
