@@ -87,7 +87,6 @@ class _Session:
         return silent if silent > allowance else None
 
     def _run(self) -> None:
-        lower_thread_priority(self.reader.config.decode_nice)
         try:
             self.outcome = self._read()
         except Exception as exc:  # a reader thread must never die silently
@@ -114,6 +113,9 @@ class _Session:
         stream = self._open()
         if stream is None:
             return _Outcome.OPEN_FAILED
+        # Opened at normal priority (opening is short and, with OpenCV, serialised
+        # across cameras); decoding from here on yields to inference and publishing.
+        lower_thread_priority(self.reader.config.decode_nice)
         self._restart_clock()
         while not self.abandoned.is_set():
             try:

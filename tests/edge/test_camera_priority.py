@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 
 import pytest
 
 from edge.sources import CameraConfig
 from edge.sources.camera import CameraReader
-from edge.sources.errors import StreamOpenError
+from edge.sources.errors import StreamLostError
 from edge.sources.priority import lower_thread_priority
-from edge.sources.stream import VideoStream
-from edge.values import Frame
+from edge.sources.stream import StreamInfo, VideoStream
+from edge.values import Frame, Image
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="per-thread nice values are a Linux feature"
@@ -58,14 +59,40 @@ def test_camera_config_bounds_the_increment() -> None:
         CameraConfig(name="cam", url="x.mp4", decode_nice=20)
 
 
-def test_the_decode_thread_opens_its_stream_at_the_configured_priority() -> None:
-    seen: list[int] = []
-    opened = threading.Event()
+class _RecordingStream:
+    """A stream that records the nice value of the thread decoding it, then ends."""
+
+    def __init__(self, seen: dict[str, int], decoded: threading.Event) -> None:
+        self._seen = seen
+        self._decoded = decoded
+
+    @property
+    def info(self) -> StreamInfo:
+        return StreamInfo(width=32, height=32, fps=25.0, live=True)
+
+    @property
+    def last_activity(self) -> float:
+        return time.monotonic()
+
+    def grab(self) -> float | None:
+        self._seen.setdefault("grab", _nice_of_this_thread())
+        self._decoded.set()
+        raise StreamLostError("this test's stream ends after one grab")
+
+    def retrieve(self) -> Image:
+        raise AssertionError("nothing is retrieved in this test")
+
+    def close(self) -> None:
+        pass
+
+
+def test_streams_open_at_normal_priority_and_decode_at_the_lower_one() -> None:
+    seen: dict[str, int] = {}
+    decoded = threading.Event()
 
     def opener(config: CameraConfig) -> VideoStream:
-        seen.append(_nice_of_this_thread())
-        opened.set()
-        raise StreamOpenError("no camera in this test")
+        seen.setdefault("open", _nice_of_this_thread())
+        return _RecordingStream(seen, decoded)
 
     def sink(frame: Frame) -> None:
         raise AssertionError("no frame can arrive")
@@ -75,8 +102,9 @@ def test_the_decode_thread_opens_its_stream_at_the_configured_priority() -> None
     reader = CameraReader(config, sink, opener=opener)
     reader.start()
     try:
-        assert opened.wait(10)
+        assert decoded.wait(10)
     finally:
         reader.stop()
-    assert seen[0] == min(19, base + 4)
+    assert seen["open"] == base  # opening (serialised in OpenCV) is not slowed down
+    assert seen["grab"] == min(19, base + 4)
     assert _nice_of_this_thread() == base
