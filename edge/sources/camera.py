@@ -11,6 +11,7 @@ jittered, capped, doubling delay.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import queue
@@ -36,6 +37,21 @@ WATCHDOG_TICK_SECONDS = 0.25
 MAX_CONSECUTIVE_DECODE_ERRORS = 100
 DEFAULT_FILE_FPS = 25.0
 PACING_RESYNC_SECONDS = 1.0
+
+# OpenCV's FFmpeg backend opens one capture at a time per process (~1.1 s each for
+# RTSP), so 20 cameras starting together wait up to ~20 s for their turn. Taking
+# that turn explicitly lets the watchdog tell "waiting in line" from "stalled":
+# before, a camera waiting longer than its open allowance was abandoned and
+# reopened, and the abandoned attempts kept the line long (20 cameras never all
+# connected). PyAV opens in parallel and needs no turn.
+_OPENCV_OPEN_TURN = threading.Lock()
+
+
+def _open_turn(config: CameraConfig) -> contextlib.AbstractContextManager[object]:
+    """The lock to hold while opening a stream with ``config``'s backend."""
+    if config.backend == "opencv":
+        return _OPENCV_OPEN_TURN
+    return contextlib.nullcontext()
 
 
 def opener_for(config: CameraConfig) -> StreamOpener:
@@ -65,6 +81,7 @@ class _Session:
         self.abandoned = threading.Event()
         self.outcome = _Outcome.RUNNING
         self.started_at = time.monotonic()
+        self.opening_since: float | None = None  # None while waiting for its turn to open
         self.stream: VideoStream | None = None
         self.delivered = False
         self._sampler = FrameSampler(reader.config.analysis_fps)
@@ -79,7 +96,9 @@ class _Session:
         config = self.reader.config
         stream = self.stream
         if stream is None:
-            silent = now - self.started_at
+            if self.opening_since is None:
+                return None  # waiting for its turn; each open ahead is bounded by its timeout
+            silent = now - self.opening_since
             allowance = config.open_timeout_seconds + config.stale_after_seconds
         else:
             silent = now - stream.last_activity
@@ -100,7 +119,11 @@ class _Session:
     def _open(self) -> VideoStream | None:
         reader = self.reader
         try:
-            stream = reader.opener(reader.config)
+            with _open_turn(reader.config):
+                if self.abandoned.is_set():
+                    return None
+                self.opening_since = time.monotonic()
+                stream = reader.opener(reader.config)
         except StreamOpenError as exc:
             reader.tracker.error(str(exc))
             logger.warning("camera %s: cannot open %s: %s", reader.name, reader.safe_url, exc)
