@@ -49,6 +49,7 @@ class TrialSpec:
     analysis_fps: float | None = None  # None: the agent's default
     decode: str = "all"  # agent: all | keyframes (pyav)
     agent_overrides: dict[str, Any] = field(default_factory=dict)
+    camera_overrides: dict[str, Any] = field(default_factory=dict)  # every camera's settings
 
 
 @dataclass
@@ -138,6 +139,7 @@ def _agent_config(spec: TrialSpec, spool: Path) -> Any:
             camera["analysis_fps"] = spec.analysis_fps
         if spec.decode == "keyframes":
             camera.update(backend="pyav", decode="keyframes")
+        camera.update(spec.camera_overrides)
         cameras.append(camera)
     raw: dict[str, Any] = {
         "site": "bench",

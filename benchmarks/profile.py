@@ -29,7 +29,7 @@ from pathlib import Path
 
 from benchmarks.camera_trial import WINDOW_MARK, TrialSpec
 from benchmarks.cameras import DEFAULT_CARD, ROOT
-from benchmarks.harness import RESULTS, write_report
+from benchmarks.harness import RESULTS, BoxLoad, write_report
 from benchmarks.streams import rtsp_cameras
 from tests.support.mosquitto import Mosquitto
 
@@ -189,6 +189,7 @@ def main() -> None:
         else [("before: baseline", "baseline"), ("after: agent", "agent")]
     )
     RESULTS.mkdir(exist_ok=True)
+    load = BoxLoad()
     with tempfile.TemporaryDirectory(prefix="bench-pyspy-") as tmp:
         for label, impl in plan:
             raw = Path(tmp) / f"{impl}.txt"
@@ -204,8 +205,7 @@ def main() -> None:
             f"py-spy (100 Hz, idle excluded) over the steady-state window of a trial with "
             f"{args.cameras} 720p25 RTSP cameras, model card `{args.card.name}` in "
             f"`{args.card.parent.name}`. Shares are of busy samples of all threads; time in "
-            "C code is charged to the Python line that called it. The box was shared with "
-            "other engineers' work while this ran.",
+            "C code is charged to the Python line that called it. " + load.sentence(),
             *_tables(runs),
         ],
     )

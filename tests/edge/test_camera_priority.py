@@ -54,7 +54,7 @@ def test_zero_leaves_the_priority_alone() -> None:
 
 
 def test_camera_config_bounds_the_increment() -> None:
-    assert CameraConfig(name="cam", url="x.mp4").decode_nice == 5
+    assert CameraConfig(name="cam", url="x.mp4").decode_nice == 19
     with pytest.raises(ValueError, match="less than or equal to 19"):
         CameraConfig(name="cam", url="x.mp4", decode_nice=20)
 
