@@ -143,13 +143,13 @@ class SyslogOutput:
         if self._reader is not None and self._reader.at_eof():
             await self._drop_connection()  # the collector closed: reconnect before writing
         if self._writer is None or self._writer.is_closing():
-            reader, opened = await asyncio.wait_for(
-                asyncio.open_connection(config.host, config.port), config.timeout_s
-            )
+            async with asyncio.timeout(config.timeout_s):
+                reader, opened = await asyncio.open_connection(config.host, config.port)
             self._reader, self._writer = reader, opened
         writer: asyncio.StreamWriter = self._writer
         writer.write(frame_octet_counted(message))
-        await asyncio.wait_for(writer.drain(), config.timeout_s)
+        async with asyncio.timeout(config.timeout_s):
+            await writer.drain()
 
     async def deliver(self, event: Event) -> DeliveryResult:
         """Send the event's message; a network error is a retry."""

@@ -127,7 +127,8 @@ class UdpLink:
                 error, protocol.error = protocol.error, None
                 raise error
             try:
-                return await asyncio.wait_for(protocol.queue.get(), 0.2)
+                async with asyncio.timeout(0.2):
+                    return await protocol.queue.get()
             except TimeoutError:
                 continue
 

@@ -51,11 +51,13 @@ class HealthTracker:
 async def probe_tcp(tracker: HealthTracker, host: str, port: int, timeout_s: float) -> None:
     """Record whether ``host:port`` accepts a TCP connection (nothing is sent)."""
     try:
-        _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            _reader, writer = await asyncio.open_connection(host, port)
     except (OSError, TimeoutError) as exc:
         tracker.down(f"cannot connect to {host}:{port}: {exc or type(exc).__name__}")
         return
     writer.close()
     with contextlib.suppress(OSError, TimeoutError):
-        await asyncio.wait_for(writer.wait_closed(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await writer.wait_closed()
     tracker.up(f"{host}:{port} accepts connections")

@@ -140,7 +140,8 @@ class PeiDialogue:
         try:
             await self._write(data)
             PROTOCOL_MESSAGES.labels(self._output, "out", "at_command").inc()
-            final = await asyncio.wait_for(pending.done, self._timeout)
+            async with asyncio.timeout(self._timeout):
+                final = await pending.done
         except TimeoutError as exc:
             self._resync = True
             raise RadioTimeoutError(f"{label}: no answer in {self._timeout}s") from exc

@@ -119,7 +119,8 @@ class TetraPeiTransport:
     async def wait_ready(self, within_s: float) -> bool:
         """Wait until the radio is usable (tests and start-up checks)."""
         try:
-            await asyncio.wait_for(self._ready.wait(), within_s)
+            async with asyncio.timeout(within_s):
+                await self._ready.wait()
         except TimeoutError:
             return False
         return True
@@ -236,7 +237,8 @@ class TetraPeiTransport:
             if waiter is None:
                 self._health.up("radio ready")
                 return DeliveryResult(Outcome.DELIVERED, f"sent to {destination.ssi}")
-            outcome = await asyncio.wait_for(waiter, self.config.report_timeout_s)
+            async with asyncio.timeout(self.config.report_timeout_s):
+                outcome = await waiter
         except RadioCommandError as exc:
             return self._command_failed(exc)
         except (RadioTimeoutError, LinkDownError) as exc:
