@@ -8,33 +8,16 @@ import sqlite3
 import struct
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from edge.metrics import DROPS
 from edge.outbox import Spool, SpoolError, SpoolFullError, SpoolItem
-from events import Event, Phase, Severity, Source, SourceKind, decode_event
+from events import Severity, decode_event
+from tests.edge.test_outbox_spool import event
 
 ROOT = Path(__file__).resolve().parents[2]
-AT = datetime(2026, 1, 1, tzinfo=UTC)
 WAL_HEADER = 32
 FRAME_HEADER = 24
-
-
-def event(n: int, severity: Severity = Severity.HIGH, source: str = "cam1") -> Event:
-    return Event(
-        event_id=f"evt-{n:08d}",
-        incident_id="inc-00000001",
-        phase=Phase.UPDATE,
-        site="s",
-        agent="a",
-        source=Source(kind=SourceKind.CAMERA, id=source),
-        category="fight",
-        severity=severity,
-        confidence=0.9,
-        occurred_at=AT,
-        published_at=AT,
-    )
 
 
 def item(n: int, severity: Severity = Severity.HIGH, source: str = "cam1") -> SpoolItem:
