@@ -186,6 +186,9 @@ def run_agent(spec: TrialSpec) -> TrialResult:
     def delta(metric: str, key: str) -> float:
         return after.get((metric, key), 0.0) - before.get((metric, key), 0.0)
 
+    def by_key(wanted: str) -> dict[str, float]:
+        return {key: delta(metric, key) for (metric, key) in after if metric == wanted}
+
     drops = {
         key: after[(metric, key)] - before.get((metric, key), 0.0)
         for (metric, key) in after
@@ -207,26 +210,10 @@ def run_agent(spec: TrialSpec) -> TrialResult:
         connected=connected,
         window_started_at=started_at,
         connect_s=connect_s,
-        event_latency={
-            key: delta(metric, key)
-            for (metric, key) in after
-            if metric == "streetsense_event_latency_seconds_bucket"
-        },
-        classification_latency={
-            key: delta(metric, key)
-            for (metric, key) in after
-            if metric == "streetsense_classification_latency_seconds_bucket"
-        },
-        model_items={
-            key: delta(metric, key)
-            for (metric, key) in after
-            if metric == "streetsense_inference_batch_size_sum"
-        },
-        model_calls={
-            key: delta(metric, key)
-            for (metric, key) in after
-            if metric == "streetsense_inference_batch_size_count"
-        },
+        event_latency=by_key("streetsense_event_latency_seconds_bucket"),
+        classification_latency=by_key("streetsense_classification_latency_seconds_bucket"),
+        model_items=by_key("streetsense_inference_batch_size_sum"),
+        model_calls=by_key("streetsense_inference_batch_size_count"),
     )
 
 
