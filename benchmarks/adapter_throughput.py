@@ -34,7 +34,6 @@ import logging
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -43,9 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.metrics import MetricWrapperBase
 from psycopg import sql
 
@@ -457,45 +454,8 @@ async def drain_once(
 
 
 def paho_v5_manual_rate(port: int, messages: int) -> float:
-    """Like :func:`paho_rate` at QoS 1, with the adapter's kind of subscriber: MQTT v5, a
-    shared subscription and a manual PUBACK per message (sent at once, nothing stored)."""
-    topic = f"bench/ceiling-v5/{time.monotonic_ns()}"
-    received = 0
-    done = threading.Event()
-
-    def on_message(client: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
-        nonlocal received
-        client.ack(message.mid, message.qos)
-        received += 1
-        if received >= messages:
-            done.set()
-
-    subscribed = threading.Event()
-    subscriber = mqtt.Client(
-        CallbackAPIVersion.VERSION2, f"sub-{topic}", protocol=mqtt.MQTTv5, manual_ack=True
-    )
-    subscriber.on_message = on_message
-    subscriber.on_subscribe = lambda *_: subscribed.set()
-    subscriber.connect("127.0.0.1", port)
-    subscriber.subscribe(f"$share/ceiling/{topic}", qos=1)
-    subscriber.loop_start()
-    subscribed.wait(10)
-    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, f"pub-{topic}")
-    publisher.max_inflight_messages_set(100)
-    publisher.max_queued_messages_set(0)
-    publisher.connect("127.0.0.1", port)
-    publisher.loop_start()
-    payload = b"x" * 400
-    start = time.perf_counter()
-    for _ in range(messages):
-        publisher.publish(topic, payload, qos=1)
-    if not done.wait(120):
-        raise RuntimeError(f"only {received} of {messages} messages arrived")
-    elapsed = time.perf_counter() - start
-    for client in (publisher, subscriber):
-        client.disconnect()
-        client.loop_stop()
-    return messages / elapsed
+    """:func:`paho_rate` at QoS 1 with the adapter's kind of subscriber."""
+    return paho_rate(port, messages, 1, adapter_like=True)
 
 
 async def ingest_only(runs: int, events: int) -> str:

@@ -23,24 +23,37 @@ from tests.support.mosquitto import Mosquitto
 PAYLOAD = b"x" * 400  # about the size of an encoded event
 
 
-def paho_rate(port: int, messages: int, qos: int, max_inflight: int = 100) -> float:
-    """Messages per second from one paho publisher to one paho subscriber (all received)."""
+def paho_rate(
+    port: int, messages: int, qos: int, max_inflight: int = 100, *, adapter_like: bool = False
+) -> float:
+    """Messages per second from one paho publisher to one paho subscriber (all received).
+
+    ``adapter_like`` gives the subscriber the adapter's shape: MQTT v5, a shared
+    subscription and a manual PUBACK per message (sent at once, nothing stored).
+    """
     topic = f"bench/ceiling/{time.monotonic_ns()}"
     received = 0
     done = threading.Event()
 
-    def on_message(_c: mqtt.Client, _u: object, _m: mqtt.MQTTMessage) -> None:
+    def on_message(client: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
         nonlocal received
+        if adapter_like:
+            client.ack(message.mid, message.qos)
         received += 1
         if received >= messages:
             done.set()
 
     subscribed = threading.Event()
-    subscriber = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{topic}")
+    if adapter_like:
+        subscriber = mqtt.Client(
+            CallbackAPIVersion.VERSION2, f"sub-{topic}", protocol=mqtt.MQTTv5, manual_ack=True
+        )
+    else:
+        subscriber = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{topic}")
     subscriber.on_message = on_message
     subscriber.on_subscribe = lambda *_: subscribed.set()
     subscriber.connect("127.0.0.1", port)
-    subscriber.subscribe(topic, qos=qos)
+    subscriber.subscribe(f"$share/ceiling/{topic}" if adapter_like else topic, qos=qos)
     subscriber.loop_start()
     subscribed.wait(10)
 

@@ -79,10 +79,6 @@ class DeliveryQueue(Protocol):
         """The oldest ``limit`` pending deliveries of ``output``, in delivery order."""
         ...
 
-    def delivered(self, tx: Tx, item: QueueItem) -> None:
-        """Remove a delivered item."""
-        ...
-
     def delivered_many(self, tx: Tx, items: Sequence[QueueItem]) -> None:
         """Remove delivered items (one batched statement)."""
         ...

@@ -76,10 +76,6 @@ class SqlDeliveryQueue:
             )
         return [_item(row) for row in rows]
 
-    def delivered(self, tx: Tx, item: QueueItem) -> None:
-        """Remove a delivered item."""
-        tx.execute("DELETE FROM deliveries WHERE seq = ?", (item.seq,))
-
     def delivered_many(self, tx: Tx, items: Sequence[QueueItem]) -> None:
         """Remove delivered items with one batched delete."""
         tx.executemany("DELETE FROM deliveries WHERE seq = ?", [(item.seq,) for item in items])

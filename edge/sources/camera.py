@@ -80,7 +80,6 @@ class _Session:
         self.reader = reader
         self.abandoned = threading.Event()
         self.outcome = _Outcome.RUNNING
-        self.started_at = time.monotonic()
         self.opening_since: float | None = None  # None while waiting for its turn to open
         self.stream: VideoStream | None = None
         self.delivered = False
