@@ -125,10 +125,12 @@ def judge(result: TrialResult, analysis_fps: float) -> str:
     return "ok"
 
 
-def run_trial(spec: TrialSpec, analysis_fps: float, mqtt_port: int = 0) -> Trial:
-    """Serve ``len(spec.urls)`` cameras and run one trial process against them."""
+def run_trial(
+    spec: TrialSpec, analysis_fps: float, mqtt_port: int = 0, size: tuple[int, int] = (1280, 720)
+) -> Trial:
+    """Serve ``len(spec.urls)`` cameras (``size``, 25 fps) and run one trial process on them."""
     count = len(spec.urls)
-    with rtsp_cameras(count) as cameras:
+    with rtsp_cameras(count, *size) as cameras:
         spec.urls = cameras.urls
         spec.mqtt_port = mqtt_port
         server0, box0, t0 = cameras.cpu_seconds(), box_busy_seconds(), time.monotonic()
@@ -232,15 +234,16 @@ class Ceiling:
 
 
 def decode_cost(
-    count: int, warmup_s: float, window_s: float, runs: int
+    count: int, warmup_s: float, window_s: float, runs: int, size: tuple[int, int] = (1280, 720)
 ) -> tuple[Measurement, Measurement, list[Trial]]:
     """RTSP grab-only CPU per frame (reader + server) and the server's part of it."""
     trials = []
-    cost = Measurement(f"RTSP decode ({count} cameras, grab only, + server)", "CPU ms/frame")
+    shown = "" if size == (1280, 720) else f"{size[1]}p, "
+    cost = Measurement(f"RTSP decode ({shown}{count} cameras, grab only, + server)", "CPU ms/frame")
     server = Measurement("  of which the RTSP server", "CPU ms/frame")
     for _ in range(runs):
         spec = TrialSpec("decode", [""] * count, "", warmup_s, window_s)
-        trial = run_trial(spec, 0.0)
+        trial = run_trial(spec, 0.0, size=size)
         trials.append(trial)
         frames = sum(trial.result.decoded_fps) * trial.result.window_s
         # the server ran for the whole trial; scale its CPU to the window's frames

@@ -1,4 +1,4 @@
-"""Decode ceiling over RTSP, beside the file ceilings, on the same 720p stream.
+"""Decode ceiling over RTSP (720p and 1080p), beside the 720p file ceilings.
 
 N real-time paced RTSP cameras are served from this box by gst-rtsp-server; one
 process grabs every frame of each on one decode thread per camera and converts
@@ -30,12 +30,13 @@ def main() -> None:
     load = BoxLoad()
     costs: list[Measurement] = []
     cameras: list[Measurement] = []
-    for count in counts:
-        cost, server, _ = decode_cost(count, warmup, window, runs)
+    sized = [((1280, 720), count) for count in counts] + [((1920, 1080), 4 if args.quick else 8)]
+    for size, count in sized:
+        cost, server, _ = decode_cost(count, warmup, window, runs, size)
         costs += [cost, server]
         cameras.append(
             Measurement(
-                f"RTSP, {count} streams: camera ceiling",
+                f"RTSP {size[1]}p, {count} streams: camera ceiling",
                 "cameras",
                 [box * 1000.0 / (FPS * sample) for sample in cost.samples],
             )
@@ -54,7 +55,7 @@ def main() -> None:
         "RTSP decode ceiling",
         "python -m benchmarks.rtsp_ceiling" + (" --quick" if args.quick else ""),
         [
-            f"720p25 H.264 (`harness.make_clip`, looped), {box} cores. RTSP: served by "
+            f"720p25 and 1080p25 H.264 (`harness.make_clip`, looped), {box} cores. RTSP: served by "
             "gst-rtsp-server on the same box, read over TCP by OpenCV `grab()` with one decode "
             "thread per camera; the server's CPU is included. CPU per frame is the figure "
             "that others' load on the box does not distort; frames/s of the file ceilings "
