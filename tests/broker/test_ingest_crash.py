@@ -29,7 +29,7 @@ from tests.broker.helpers import make_event, wait_until
 from tests.support.mosquitto import Mosquitto, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-TOTAL = 3000
+TOTAL = 6000  # leaves thousands of events after the last kill, even at 6,000+ accepted per second
 KILL_AT = (300, 1200, 2100)  # accepted events when the adapter is killed, each time
 
 pytestmark = pytest.mark.slow
