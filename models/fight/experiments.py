@@ -1,12 +1,12 @@
 """``python -m models.fight.experiments``: motion-feature variants under the shipped protocol.
 
-Not part of the build. Reuses the build's feature cache (``work/features_t8_s224.npz``,
+Not part of the build. Reuses the build's feature cache (``work/features_t8_s224_d13408.npz``,
 computed on first use), decodes grayscale frames once into ``work/experiments_gray.npz``,
 caches the final 7x7x1280 MobileNetV2 maps into ``work/experiments_finalmap.npz``, and
 scores each variant with the nested grouped cross-validation of
 :mod:`models.fight.evaluate` (same folds, seeds and C grid as the shipped numbers).
 Late fusion fits one regression per feature block (C chosen by the block's own inner
-CV) and adds their log-odds. Prints a Markdown table.
+CV) and averages their log-odds. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ from sklearn.svm import SVC
 from models.fight import evaluate as ev
 from models.fight import motion
 from models.fight.backbone import fetch_weights, load_backbone
-from models.fight.build import DEFAULT_DATA, FRAMES, SIZE, statistics
+from models.fight.build import DEFAULT_DATA, FRAMES, SIZE
 from models.fight.clips import ClipRef, index_dataset, prepare, sample_frames
 from models.fight.extract import cached_features, clip_inputs, torch_frame_fn
+from models.fight.fitting import statistics
 from models.fight.frame_model import FrameModel
+from models.fight.layout import FEATURE_DIM
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -120,38 +122,6 @@ def cached_final_maps(work: Path, refs: list[ClipRef], backbone: torch.nn.Module
     return stacked
 
 
-def out_of_fold_logits(
-    x: Array, y: npt.NDArray[np.int64], groups: npt.NDArray[np.str_]
-) -> tuple[Array, ev.CvResult]:
-    """Per seed, each clip's log-odds from the outer fold that tested it (nested C choice).
-
-    Same folds as :func:`models.fight.evaluate.cross_validate` (the split does not depend
-    on the feature values), so blocks can be fused after the fact.
-    """
-    result = ev.CvResult()
-    logits = np.zeros((len(ev.SEEDS), len(y)))
-    for row, seed in enumerate(ev.SEEDS):
-        fold_of = np.zeros(len(y), dtype=np.int64)
-        outer = StratifiedGroupKFold(ev.OUTER_FOLDS, shuffle=True, random_state=seed)
-        for index, (train, test) in enumerate(outer.split(x, y, groups)):
-            c = ev.choose_c(x[train], y[train], groups[train], seed)
-            logits[row, test] = ev._fit(x[train], y[train], c).decision_function(x[test])
-            fold_of[test] = index
-            result.chosen_c.append(c)
-        result.folds.append(fold_of)
-        result.scores.append(1 / (1 + np.exp(-logits[row])))
-    return logits, result
-
-
-def late_fusion(parts: list[tuple[Array, ev.CvResult]]) -> ev.CvResult:
-    """One regression per block, their log-odds averaged."""
-    mean = np.mean([logits for logits, _ in parts], axis=0)
-    first = parts[0][1]
-    return ev.CvResult(
-        scores=[1 / (1 + np.exp(-row)) for row in mean], folds=first.folds, chosen_c=[]
-    )
-
-
 def nested_other_head(
     x: Array,
     y: npt.NDArray[np.int64],
@@ -221,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     backbone = load_backbone(fetch_weights(args.work))
     shipped = statistics(
         cached_features(
-            args.work / f"features_t{FRAMES}_s{SIZE}.npz",
+            args.work / f"features_t{FRAMES}_s{SIZE}_d{FEATURE_DIM}.npz",
             refs,
             lambda: clip_inputs(refs, FRAMES, SIZE),
             torch_frame_fn(FrameModel(backbone).eval()),
@@ -266,11 +236,11 @@ def main(argv: list[str] | None = None) -> None:
         "|---|---:|---|---|---:|",
         flush=True,
     )
-    oof = {name: out_of_fold_logits(blocks[name], y, groups) for name in single[:1]}
-    reference = oof["shipped"][1]
+    oof = {name: ev.cross_validate(blocks[name], y, groups) for name in single[:1]}
+    reference = oof["shipped"]
     for name in single:
-        oof[name] = oof.get(name) or out_of_fold_logits(blocks[name], y, groups)
-        _row(name, blocks[name].shape[1], y, oof[name][1], reference)
+        oof[name] = oof.get(name) or ev.cross_validate(blocks[name], y, groups)
+        _row(name, blocks[name].shape[1], y, oof[name], reference)
     for parts in concat:
         x = np.hstack([blocks[p] for p in parts])
         _row(" + ".join(parts), x.shape[1], y, ev.cross_validate(x, y, groups), reference)
@@ -281,20 +251,9 @@ def main(argv: list[str] | None = None) -> None:
     _row("diff16 + flow16, gradient boosting", motion16.shape[1], y, boosting, reference)
     for parts in fused:
         for p in parts:
-            oof[p] = oof.get(p) or out_of_fold_logits(blocks[p], y, groups)
-        late = late_fusion([oof[p] for p in parts])
+            oof[p] = oof.get(p) or ev.cross_validate(blocks[p], y, groups)
+        late = ev.late_fusion([oof[p] for p in parts])
         _row(" & ".join(parts) + " (late fusion)", 0, y, late, reference)
-
-
-def fold_aucs(y: npt.NDArray[np.int64], cv: ev.CvResult) -> Array:
-    """ROC AUC of every outer fold, in fold order."""
-    return np.array(
-        [
-            roc_auc_score(y[folds == fold], scores[folds == fold])
-            for scores, folds in zip(cv.scores, cv.folds, strict=True)
-            for fold in np.unique(folds)
-        ]
-    )
 
 
 def _row(
@@ -302,7 +261,7 @@ def _row(
 ) -> None:
     s = ev.summarise(y, cv, 0.5)
     acc, auc = s["accuracy"], s["roc_auc"]
-    wins = int((fold_aucs(y, cv) > fold_aucs(y, reference)).sum())
+    wins = ev.folds_above(y, cv, reference)
     print(
         f"| {name} | {width or '-'} | {acc['mean']:.3f} ± {acc['std']:.3f} "
         f"| {auc['mean']:.3f} ± {auc['std']:.3f} | {wins} / {s['folds']} |",

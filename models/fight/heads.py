@@ -1,18 +1,23 @@
 """The per-frame feature layout and the clip head that turns T frame features into a verdict.
 
 Per frame the frame model emits one vector of ``FEATURE_DIM`` floats, laid out as
-``[appearance | cells | thumbnail]``:
+``[appearance | cells | thumbnail | flow thumbnail]``:
 
 * appearance: the final 1280-channel MobileNetV2 map, globally averaged;
 * cells: the stride-16 96-channel map averaged to a 7x7 grid of cells;
-* thumbnail: a 32x32 grayscale thumbnail of the frame in [0, 1].
+* thumbnail: a 32x32 grayscale thumbnail of the frame in [0, 1];
+* flow thumbnail: an 80x80 blurred grayscale thumbnail in [0, 1], for optical flow.
 
 :class:`ClipStatistics` computes, for a clip, appearance (mean over time), the
 log of the mean frame-to-frame appearance change per channel, and compact motion
 statistics: per cell how much its features changed between consecutive frames
 (cosine and relative change), and pixel-level difference statistics of the
 thumbnails, each summarised over cells and then over time. :class:`ClipHead`
-standardises those statistics and applies a logistic regression.
+standardises those statistics and applies a logistic regression. A second
+regression reads :class:`MotionStatistics` (optical flow and frame differences of
+the flow thumbnails, ``models.fight.flow``); the head averages the two log-odds
+(late fusion: each block keeps its own regularisation, so the 128 motion statistics
+are not drowned by the 2640 others).
 """
 
 from __future__ import annotations
@@ -20,12 +25,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-APPEARANCE = 1280
-CELL_CHANNELS = 96
-CELL_GRID = 7
-THUMB = 32
-CELL_DIM = CELL_CHANNELS * CELL_GRID * CELL_GRID
-FEATURE_DIM = APPEARANCE + CELL_DIM + THUMB * THUMB
+from models.fight.flow import motion_statistics
+from models.fight.layout import (
+    APPEARANCE,
+    CELL_CHANNELS,
+    CELL_DIM,
+    CELL_GRID,
+    FLOW_START,
+    FLOW_THUMB,
+    THUMB,
+)
+
 _EPS = 1e-6
 _THRESHOLDS = (0.02, 0.05, 0.1)
 
@@ -52,7 +62,7 @@ class ClipStatistics(nn.Module):
         """Appearance, appearance change and motion statistics of each clip."""
         appearance = features[:, :, :APPEARANCE]
         cells = features[:, :, APPEARANCE : APPEARANCE + CELL_DIM]
-        thumb = features[:, :, APPEARANCE + CELL_DIM :]
+        thumb = features[:, :, APPEARANCE + CELL_DIM : FLOW_START]
         change = (appearance[:, 1:] - appearance[:, :-1]).abs().mean(1)
         return torch.cat(
             [appearance.mean(1), torch.log(change + 1e-3), self._cells(cells), self._pixels(thumb)],
@@ -89,14 +99,23 @@ class ClipStatistics(nn.Module):
         return _over_time(torch.cat([energy, energy / (contrast + 1e-3)], dim=-1))
 
 
-class ClipHead(nn.Module):
-    """Clip statistics -> standardise -> logistic regression -> ``[no_fight, fight]``."""
+class MotionStatistics(nn.Module):
+    """``features`` ``[B, T, FEATURE_DIM]`` -> ``[B, MOTION_DIM]`` flow and difference statistics."""
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Statistics of the flow thumbnails (T >= 3)."""
+        gray = features[:, :, FLOW_START:]
+        steps = int(gray.shape[1])  # fixed by the card; keeps the exported graph static
+        return motion_statistics(gray.reshape(-1, steps, FLOW_THUMB, FLOW_THUMB))
+
+
+class LogisticScore(nn.Module):
+    """Standardise statistics, then a linear score (log-odds of ``fight``)."""
 
     def __init__(
         self, mean: torch.Tensor, scale: torch.Tensor, weight: torch.Tensor, bias: float
     ) -> None:
         super().__init__()
-        self.statistics = ClipStatistics()
         self.mean: torch.Tensor
         self.scale: torch.Tensor
         self.weight: torch.Tensor
@@ -106,8 +125,24 @@ class ClipHead(nn.Module):
         self.register_buffer("weight", weight.float())
         self.register_buffer("bias", torch.tensor([bias], dtype=torch.float32))
 
+    def forward(self, statistics: torch.Tensor) -> torch.Tensor:
+        """``[B, K]`` -> ``[B]`` log-odds."""
+        return ((statistics - self.mean) / self.scale) @ self.weight + self.bias
+
+
+class ClipHead(nn.Module):
+    """Two regressions (appearance + feature change, pixel motion); mean log-odds -> ``[no_fight, fight]``."""
+
+    def __init__(self, appearance: LogisticScore, motion: LogisticScore) -> None:
+        super().__init__()
+        self.statistics = ClipStatistics()
+        self.motion_statistics = MotionStatistics()
+        self.appearance = appearance
+        self.motion = motion
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``[B, T, FEATURE_DIM]`` -> probabilities ``[B, 2]``."""
-        z = (self.statistics(features) - self.mean) / self.scale
-        fight = torch.sigmoid(z @ self.weight + self.bias).unsqueeze(1)
+        logit = self.appearance(self.statistics(features))
+        logit = (logit + self.motion(self.motion_statistics(features))) / 2
+        fight = torch.sigmoid(logit).unsqueeze(1)
         return torch.cat([1 - fight, fight], dim=1)

@@ -16,6 +16,11 @@ _ROWS = (
         "baseline, same 224 px frames as the shipped model",
         ("baseline_224px_8frames_mean_plus_change",),
     ),
+    (
+        "appearance regression alone (model 1.0), threshold 0.5",
+        ("appearance_regression_alone_threshold_0.5",),
+    ),
+    ("motion regression alone, threshold 0.5", ("motion_regression_alone_threshold_0.5",)),
     ("shipped fp32, threshold 0.5", ("shipped_head_threshold_0.5",)),
     ("shipped fp32, operating point", ("shipped_head_operating_point",)),
     ("int8 pair, threshold 0.5", ("int8_vs_fp32", "nested_cv_int8_pair_threshold_0.5")),

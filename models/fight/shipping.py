@@ -21,8 +21,10 @@ from models.fight.compact import compact
 from models.fight.errors import BuildError
 from models.fight.export import ArrayReader, embed_card, export, quantize
 from models.fight.extract import clip_inputs
+from models.fight.fitting import FittedHead
 from models.fight.frame_model import ClipModel, FrameModel
-from models.fight.heads import FEATURE_DIM, ClipHead, ClipStatistics
+from models.fight.heads import ClipHead
+from models.fight.layout import FEATURE_DIM
 
 log = logging.getLogger(__name__)
 FILES = {
@@ -78,7 +80,7 @@ def _export_all(
         out / FILES["clip_head"],
         "features",
         "probabilities",
-        {0: "batch", 1: "time"},
+        {0: "batch"},
     )
     export(
         clip_model,
@@ -111,7 +113,7 @@ def _int8_clip_forms(
         out / INT8_FILES["clip_head"],
         "features",
         "probabilities",
-        {0: "batch", 1: "time"},
+        {0: "batch"},
     )
     fused_fp32 = work / "clip_model_int8_head.onnx"
     export(
@@ -292,7 +294,7 @@ def ship(
     head: ClipHead,
     clip_model: ClipModel,
     threshold: float,
-    fit_head: Callable[[Any, Any, Any], tuple[ClipHead, float]],
+    fit_head: Callable[[Any, Any, Any], FittedHead],
     oof_scores: npt.NDArray[np.float64],
     evaluation: dict[str, Any],
     spec: dict[str, Any],
@@ -307,9 +309,8 @@ def ship(
     _int8_frame_model(out, work, inputs)
     int8_session = session(out / INT8_FILES["frame_model"])
     int8_features = np.stack([_run(int8_session, clip) for clip in inputs])
-    x8 = np.asarray(ClipStatistics()(torch.from_numpy(int8_features)).double().numpy())
-    cv8 = ev.cross_validate(x8, y, groups)
-    head8, _ = fit_head(x8, y, groups)
+    fitted8 = fit_head(int8_features, y, groups)
+    head8, cv8 = fitted8.head, fitted8.cv
     _int8_clip_forms(out, work, frame_model, head8, inputs)
     log.info("weights stored: %s", _compact(out))
     evaluation["onnx_agreement_max_abs_probability"] = _agreement(out, clip_model, inputs)
@@ -322,7 +323,7 @@ def ship(
     evaluation["reference_clips"] = _references(out, refs, y, oof_scores, inputs, threshold)
     raw: dict[str, Any] = {
         "name": "streetsense-fight",
-        "version": "1.0.0",
+        "version": "2.0.0",
         "task": "video-classification",
         "labels": list(labels),
         "alerts": {"fight": {"category": "fight", "threshold": threshold, "severity": "high"}},

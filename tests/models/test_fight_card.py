@@ -74,7 +74,9 @@ def test_backbone_weights_are_shipped_once(card: ModelCard, card_dir: Path) -> N
         path for entry in _entries(card).values() for path, _ in entry.checked_files(card_dir)
     }
     assert {path.name for path in card_dir.glob("*.onnx")} <= {path.name for path in shipped}
-    assert sum(path.stat().st_size for path in shipped) < 8 * 1000 * 1000
+    # 6.9 MB of backbone weights plus seven graphs; the optical-flow clip heads are ~1,700
+    # small nodes each (~0.3 MB), which took the total from 7.8 MB (model 1.0) to 8.7 MB.
+    assert sum(path.stat().st_size for path in shipped) < 9 * 1000 * 1000
 
 
 def test_fp32_files_hold_no_float16_arithmetic(card: ModelCard, card_dir: Path) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 
 from models.card import ModelCard
 from models.fight.clips import normalise
+from models.fight.layout import FEATURE_DIM, FLOW_START, FLOW_THUMB
 
 
 def _synthetic_clip(card: ModelCard, seed: int) -> np.ndarray:
@@ -73,3 +78,44 @@ def test_int8_frame_model_tracks_fp32(
     # Measured 0.88: MobileNetV2 features are noise-sensitive (see the card). The
     # saturating variants (u8 x s8 without reduce_range) measured 0.79-0.80 here.
     assert correlation > 0.85
+
+
+def _flow_thumbnails(card: ModelCard, clip: np.ndarray) -> np.ndarray:
+    """The frame model's 80 px flow thumbnails, recomputed with OpenCV from the model input."""
+    mean = np.asarray(card.normalization.mean, np.float32)[:, None, None]
+    std = np.asarray(card.normalization.std, np.float32)[:, None, None]
+    out = []
+    for frame in clip:
+        gray = (frame * std + mean).mean(0)
+        halved = cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        small = cv2.resize(halved, (FLOW_THUMB, FLOW_THUMB), interpolation=cv2.INTER_LINEAR)
+        kernel = np.array([1, 4, 6, 4, 1], np.float32) / 16
+        out.append(cv2.sepFilter2D(small, -1, kernel, kernel, borderType=cv2.BORDER_REFLECT_101))
+    return np.stack(out).reshape(len(clip), -1)
+
+
+@pytest.mark.parametrize(
+    ("form", "tolerance"),
+    # The int8 twin quantises its input (8-bit steps, shared by the convolutions and the
+    # thumbnail branch); the 2x2 and 5x5 means shrink that error to a few 1e-4.
+    [("frame_model", 2e-5), ("frame_model_int8", 1e-3)],
+)
+def test_flow_thumbnails_match_opencv(
+    card: ModelCard, sessions: dict[str, ort.InferenceSession], form: str, tolerance: float
+) -> None:
+    clip = _synthetic_clip(card, 7)
+    features = _run(sessions[form], clip)
+    assert features.shape == (len(clip), FEATURE_DIM)
+    np.testing.assert_allclose(
+        features[:, FLOW_START:], _flow_thumbnails(card, clip), atol=tolerance, rtol=0
+    )
+
+
+def test_clip_heads_compute_the_flow_in_float(card: ModelCard, card_dir: Path) -> None:
+    """No convolution in either head, so int8 quantisation (Conv nodes only) never touched it."""
+    assert card.streaming is not None
+    heads = [card.streaming.clip_head.resolve(card_dir), card.int8["clip_head"].resolve(card_dir)]
+    for path in heads:
+        ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+        assert "Conv" not in ops and "QuantizeLinear" not in ops
+        assert {"GridSample", "TopK"} <= ops

@@ -61,7 +61,9 @@ def test_flow_sees_localised_motion() -> None:
 
 def test_pyramid_flow_recovers_a_shift_on_contrasted_texture() -> None:
     rng = np.random.default_rng(1)
-    texture = cv2.GaussianBlur(rng.random((80, 80)).astype(np.float32), (7, 7), 2.0)
+    texture = np.asarray(
+        cv2.GaussianBlur(rng.random((80, 80)).astype(np.float32), (7, 7), 2.0), np.float32
+    )
     contrasted = ((texture - texture.mean()) / texture.std() * 0.25 + 0.5).astype(np.float32)
     flow = motion.pyramid_flow(contrasted, np.roll(contrasted, 3, axis=1))  # 3 px right
     inner = flow[20:60, 20:60]
