@@ -1,6 +1,8 @@
 """Pixel-level motion statistics of a clip, for the experiments in ``models.fight.experiments``.
 
-Not part of the shipped model. Each function takes a clip's grayscale frames
+Not part of the shipped model: :mod:`models.fight.flow` is the torch/ONNX version of
+:func:`pyramid_flow` and its statistics that the clip head ships (the tests check that
+the two agree). Each function takes a clip's grayscale frames
 ``[T, H, W]`` uint8 (already resized to a fixed square, so source resolution and
 frame rate are normalised away) and returns one fixed-length vector:
 
