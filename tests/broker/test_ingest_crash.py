@@ -11,80 +11,39 @@ event acknowledged before its commit would be missing after the kill.
 from __future__ import annotations
 
 import contextlib
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from events import encode, topics
 from tests.broker.helpers import make_event, wait_until
-from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.adapter_process import AdapterProcess
+from tests.support.mosquitto import Mosquitto
 
-ROOT = Path(__file__).resolve().parents[2]
 TOTAL = 6000  # leaves thousands of events after the last kill, even at 6,000+ accepted per second
 KILL_AT = (300, 1200, 2100)  # accepted events when the adapter is killed, each time
 
 pytestmark = pytest.mark.slow
 
 
-class AdapterProcess:
+class CrashAdapter(AdapterProcess):
     """``streetsense broker run`` with one SQLite file and a journal output."""
 
     def __init__(self, workdir: Path, mosquitto: Mosquitto) -> None:
-        self.api_port = free_port()
         self.database = workdir / "adapter.db"
-        self.config = workdir / "adapter.yaml"
-        self.log = workdir / "adapter.log"
-        self.config.write_text(f"""
+        super().__init__("adapter", workdir, f"""
 mqtt: {{port: {mosquitto.port}, client_id: crash-test, shared_group: crash}}
 storage: {{kind: sqlite, path: "{self.database}"}}
 outputs:
   journal: {{type: log, path: "{workdir / "journal.log"}"}}
 routes: [{{name: all, outputs: [journal]}}]
-api: {{port: {self.api_port}, operators: {{ops: crash-test-token}}}}
+api: {{port: {{api_port}}, operators: {{ops: crash-test-token}}}}
 """)  # fmt: skip
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "streetsense.cli", "--log-level", "WARNING", "broker",
-                 "run", "--config", str(self.config)],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        wait_until(self.ready, timeout=60, what="adapter ready")
-
-    def ready(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"the adapter exited: {self.log.read_text()[-2000:]}")
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.api_port}/readyz", timeout=2).is_success
-        except httpx.HTTPError:
-            return False
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
 
     def query(self, sql: str) -> list[tuple[object, ...]]:
         """Read the adapter's database (WAL: readers do not block its writer)."""
@@ -99,8 +58,8 @@ api: {{port: {self.api_port}, operators: {{ops: crash-test-token}}}}
 
 
 @pytest.fixture
-def adapter(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[AdapterProcess]:
-    process = AdapterProcess(tmp_path, mosquitto)
+def adapter(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[CrashAdapter]:
+    process = CrashAdapter(tmp_path, mosquitto)
     try:
         yield process
     finally:
@@ -126,7 +85,7 @@ def publish_burst(port: int, payloads: list[tuple[str, bytes]], done: threading.
 
 
 def test_killed_mid_burst_then_restarted_accepts_every_event_once(
-    mosquitto: Mosquitto, adapter: AdapterProcess
+    mosquitto: Mosquitto, adapter: CrashAdapter
 ) -> None:
     adapter.start()
     events = [make_event() for _ in range(TOTAL)]

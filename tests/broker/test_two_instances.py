@@ -11,17 +11,12 @@ receiver gets them with the same Idempotency-Key).
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
@@ -32,80 +27,32 @@ from broker.queue.worker import BATCH
 from events import encode, topics
 from tests.broker.conftest import PG_DSN
 from tests.broker.helpers import Receiver, make_event, wait_until
-from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.adapter_process import AdapterProcess
+from tests.support.mosquitto import Mosquitto
 
-ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "two-instance-token"
 TOTAL = 300
 KILL_AFTER = 100
 
 
-class Instance:
-    """``streetsense broker run`` in its own process."""
+class Instance(AdapterProcess):
+    """``streetsense broker run`` in its own process, on the shared PostgreSQL schema."""
 
     def __init__(self, name: str, workdir: Path, mosquitto: Mosquitto, schema: str,
                  receiver: Receiver) -> None:  # fmt: skip
-        self.name = name
-        self.api_port = free_port()
-        self.config = workdir / f"{name}.yaml"
-        self.log = workdir / f"{name}.log"
-        self.config.write_text(f"""
+        super().__init__(name, workdir, f"""
 mqtt: {{port: {mosquitto.port}, client_id: {name}, shared_group: pair}}
 storage: {{kind: postgresql, dsn: "{PG_DSN}", schema: {schema}}}
 outputs:
   hook: {{type: webhook, url: "{receiver.url}", timeout_s: 5}}
 routes: [{{name: all, outputs: [hook]}}]
-api: {{port: {self.api_port}, operators: {{ops: {TOKEN}}}}}
+api: {{port: {{api_port}}, operators: {{ops: {TOKEN}}}}}
 retry: {{base_s: 0.05, cap_s: 0.5, max_attempts: 1000}}
 poll_interval_s: 0.05
 """)  # fmt: skip
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "streetsense.cli", "--log-level", "WARNING", "broker",
-                 "run", "--config", str(self.config)],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-            )  # fmt: skip
-        wait_until(self.ready, timeout=60, what=f"{self.name} ready")
-
-    def _get(self, path: str) -> httpx.Response:
-        return httpx.get(
-            f"http://127.0.0.1:{self.api_port}{path}",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-            timeout=5,
-        )
-
-    def ready(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"{self.name} exited: {self.log.read_text()[-2000:]}")
-        try:
-            return self._get("/readyz").status_code == 200
-        except httpx.HTTPError:
-            return False
 
     def delivers(self) -> bool:
-        return bool(self._get("/v1/outputs").json()[0]["active"])
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> int | None:
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        return self.process.returncode
+        return bool(self.get("/v1/outputs", TOKEN).json()[0]["active"])
 
 
 @pytest.fixture
