@@ -161,19 +161,24 @@ def encode_v2c(
     return bytes(encoder.encode(message))
 
 
+# What pyasn1 raises on malformed BER besides its own errors: a long-form length with
+# more octets than an index can hold surfaces as OverflowError (found by the fuzz test).
+_BER_ERRORS = (PyAsn1Error, ValueError, TypeError, OverflowError)
+
+
 def decode_v2c(data: bytes) -> V2cMessage:
     """Decode an SNMPv2c Trap or InformRequest; :class:`SnmpFormatError` says why not."""
     if len(data) > MAX_MESSAGE_BYTES:
         raise SnmpFormatError("oversize", f"{len(data)} bytes")
     try:
         version = int(api.decodeMessageVersion(data))
-    except (PyAsn1Error, ValueError, TypeError) as exc:
+    except _BER_ERRORS as exc:
         raise SnmpFormatError("not_ber", str(exc)) from exc
     if version != api.SNMP_VERSION_2C:
         raise SnmpFormatError("not_v2c", f"message version {version}")
     try:
         message, rest = decoder.decode(data, asn1Spec=v2c.Message())
-    except (PyAsn1Error, ValueError, TypeError) as exc:
+    except _BER_ERRORS as exc:
         raise SnmpFormatError("not_ber", str(exc)) from exc
     if rest:
         raise SnmpFormatError("not_ber", f"{len(rest)} bytes after the message")
@@ -186,7 +191,7 @@ def decode_v2c(data: bytes) -> V2cMessage:
         raise SnmpFormatError("not_notification", f"PDU {pdu.__class__.__name__}")
     try:
         binds = [from_asn1(oid, value) for oid, value in v2c.apiPDU.get_varbinds(pdu)]
-    except (PyAsn1Error, ValueError, TypeError) as exc:
+    except _BER_ERRORS as exc:
         raise SnmpFormatError("not_notification", str(exc)) from exc
     if (
         len(binds) < 2

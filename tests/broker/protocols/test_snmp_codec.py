@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -290,6 +290,8 @@ SAMPLE = encode_v2c(
 @given(st.binary(max_size=300) | st.tuples(st.integers(0, len(SAMPLE) - 1), st.binary(min_size=1, max_size=8)).map(
     lambda cut: SAMPLE[: cut[0]] + cut[1] + SAMPLE[cut[0] + len(cut[1]) :]
 ))  # fmt: skip
+# A long-form length of 8 octets (0x88) inside the PDU: pyasn1 raised OverflowError.
+@example(SAMPLE[:265] + b"\x88\x80" + SAMPLE[267:])
 def test_decoder_fails_only_with_format_errors(data: bytes) -> None:
     try:
         decode_v2c(data)
