@@ -213,13 +213,20 @@ def _summarise_steps(steps: torch.Tensor) -> torch.Tensor:
     return torch.cat([steps.mean(1), steps.amax(1), _std(steps, 1), steps[:, 1:].mean(1)], dim=1)
 
 
-def flow_statistics(gray: torch.Tensor) -> torch.Tensor:
-    """``[B, T, S, S]`` thumbnails -> ``[B, FLOW_DIM]`` pyramidal-flow statistics (T >= 3)."""
+def clip_flow(gray: torch.Tensor, **pyramid: int) -> torch.Tensor:
+    """``[B, T, S, S]`` thumbnails -> flow ``[B, T-1, 2, S, S]`` between consecutive frames.
+
+    ``pyramid`` overrides :func:`pyramid_flow`'s levels, window or iterations (experiments).
+    """
     steps, size = int(gray.shape[1]), int(gray.shape[-1])
     a = gray[:, :-1].reshape(-1, 1, size, size)
     b = gray[:, 1:].reshape(-1, 1, size, size)
-    flow = pyramid_flow(a, b).reshape(-1, steps - 1, 2, size, size)
-    return _summarise_steps(flow_step_statistics(flow))
+    return pyramid_flow(a, b, **pyramid).reshape(-1, steps - 1, 2, size, size)
+
+
+def flow_statistics(gray: torch.Tensor, **pyramid: int) -> torch.Tensor:
+    """``[B, T, S, S]`` thumbnails -> ``[B, FLOW_DIM]`` pyramidal-flow statistics (T >= 3)."""
+    return _summarise_steps(flow_step_statistics(clip_flow(gray, **pyramid)))
 
 
 def _over_cells(cells: torch.Tensor) -> torch.Tensor:
@@ -260,6 +267,6 @@ def difference_statistics(gray: torch.Tensor) -> torch.Tensor:
     )
 
 
-def motion_statistics(gray: torch.Tensor) -> torch.Tensor:
+def motion_statistics(gray: torch.Tensor, **pyramid: int) -> torch.Tensor:
     """``[B, T, S, S]`` thumbnails -> ``[B, MOTION_DIM]``: difference then flow statistics."""
-    return torch.cat([difference_statistics(gray), flow_statistics(gray)], dim=1)
+    return torch.cat([difference_statistics(gray), flow_statistics(gray, **pyramid)], dim=1)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -40,28 +39,16 @@ VIEWS = ("flip", "tl", "tr", "bl", "br", "centre")
 CROP = 0.75
 
 
-def _flow(gray: torch.Tensor, **options: int) -> torch.Tensor:
-    steps, size = int(gray.shape[1]), int(gray.shape[-1])
-    a = gray[:, :-1].reshape(-1, 1, size, size)
-    b = gray[:, 1:].reshape(-1, 1, size, size)
-    return flow.pyramid_flow(a, b, **options).reshape(-1, steps - 1, 2, size, size)
-
-
 def variant(**options: int) -> Block:
     """The shipped motion statistics with other pyramid settings."""
-
-    def block(gray: torch.Tensor) -> torch.Tensor:
-        steps = flow.flow_step_statistics(_flow(gray, **options))
-        return torch.cat([flow.difference_statistics(gray), flow._summarise_steps(steps)], 1)
-
-    return block
+    return lambda gray: flow.motion_statistics(gray, **options)
 
 
 def extended(**options: int) -> Block:
     """Shipped statistics plus moving-pixel shares, divergence, curl and 8x8-cell peaks."""
 
     def block(gray: torch.Tensor) -> torch.Tensor:
-        field = _flow(gray, **options)
+        field = flow.clip_flow(gray, **options)
         pairs, size = int(field.shape[1]), int(field.shape[-1])
         magnitude = (field * field).sum(2).sqrt()
         shares = [
@@ -94,7 +81,7 @@ def extended(**options: int) -> Block:
 
 def violent_flows(gray: torch.Tensor) -> torch.Tensor:
     """A ViF-style descriptor: where flow magnitude changes more than the frame's mean."""
-    field = _flow(gray)
+    field = flow.clip_flow(gray)
     size = int(field.shape[-1])
     magnitude = (field * field).sum(2).sqrt()
     change = (magnitude[:, 1:] - magnitude[:, :-1]).abs()
@@ -252,8 +239,8 @@ def main(argv: list[str] | None = None) -> None:
         ("9x9 window, 3 steps", variant(window=9, iterations=3)),
         ("+ 40 more per-pair statistics", extended()),
         ("the same, 9x9 window", extended(window=9)),
-        ("flow statistics only", partial(flow.flow_statistics)),
-        ("difference statistics only", partial(flow.difference_statistics)),
+        ("flow statistics only", flow.flow_statistics),
+        ("difference statistics only", flow.difference_statistics),
         ("violent-flows descriptor alone", violent_flows),
         (
             "shipped + violent-flows descriptor",
